@@ -1,0 +1,109 @@
+import io
+import pickle
+import shutil
+import sys
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from http_server import serve  # noqa: E402
+
+from luma_builders.classes import CLASS_ID, NUM_ID_CLASSES, luma_word  # noqa: E402
+from luma_builders.mini import write_mini_source  # noqa: E402
+
+SMALL = {"train_per_class": 4, "test_per_class": 2, "ood_per_class": 3, "spare_per_class": 1}
+
+
+@pytest.fixture(scope="session")
+def mini_source(tmp_path_factory) -> Path:
+    """A small mini source, shared read-only by every test: copy it before changing anything."""
+    return write_mini_source(tmp_path_factory.mktemp("mini"), seed=0, **SMALL)
+
+
+@pytest.fixture
+def source_copy(mini_source, tmp_path) -> Path:
+    """A private copy of the mini source that a test may damage."""
+    return Path(shutil.copytree(mini_source, tmp_path / "source"))
+
+
+@pytest.fixture(scope="session")
+def http_source(mini_source):
+    """The mini source on 127.0.0.1 under the Hub repo's URL layout."""
+    with serve(mini_source) as url:
+        yield url
+
+
+@pytest.fixture(autouse=True)
+def _online_loopback(monkeypatch):
+    # HF_HUB_OFFLINE / HF_DATASETS_OFFLINE also block 127.0.0.1; tests reach nothing else.
+    import datasets.config
+
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "0")
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_OFFLINE", False)
+
+
+def cifar_archive(path: Path) -> dict[str, dict]:
+    """Every pickle of a CIFAR tarball, loaded with plain pickle (independently of luma_builders)."""
+    with tarfile.open(path) as archive:
+        return {m.name: pickle.loads(archive.extractfile(m).read(), encoding="latin1") for m in archive if m.isfile()}
+
+
+def read_source_tables(root: Path) -> dict:
+    """The source's metadata, read independently of luma_builders (pandas + pickle only).
+
+    Image pools are lists of (HWC pixels, class id, origin) in the published pool order.
+    """
+
+    def members(name):
+        return cifar_archive(root / name)
+
+    def hwc(data):
+        return np.asarray(data, dtype=np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+
+    c10 = members("cifar-10-python.tar.gz")
+    names10 = [luma_word(n) for n in c10["cifar-10-batches-py/batches.meta"]["label_names"]]
+    c100 = members("cifar-100-python.tar.gz")
+    names100 = [luma_word(n) for n in c100["cifar-100-python/meta"]["fine_label_names"]]
+    edm = pd.read_pickle(root / "edm_images.pickle")
+
+    def part(images, words, source, keep):
+        rows = [i for i, w in enumerate(words) if CLASS_ID.get(w, 99) < keep]
+        return [(images[i], CLASS_ID[words[i]], source) for i in rows]
+
+    train, test = [], []
+    for b in range(1, 6):
+        batch = c10[f"cifar-10-batches-py/data_batch_{b}"]
+        train += part(hwc(batch["data"]), [names10[x] for x in batch["labels"]], "cifar10", 50)
+    batch = c100["cifar-100-python/train"]
+    train += part(hwc(batch["data"]), [names100[x] for x in batch["fine_labels"]], "cifar100", 50)
+    train += part(list(edm["image"]), list(edm["label"]), "edm", 50)
+    batch = c10["cifar-10-batches-py/test_batch"]
+    test += part(hwc(batch["data"]), [names10[x] for x in batch["labels"]], "cifar10", NUM_ID_CLASSES)
+    batch = c100["cifar-100-python/test"]
+    test += part(hwc(batch["data"]), [names100[x] for x in batch["fine_labels"]], "cifar100", NUM_ID_CLASSES)
+
+    datalist = pd.read_csv(root / "audio" / "datalist.csv", keep_default_na=False)
+    texts = pd.read_csv(root / "text_data.tsv", sep="\t", keep_default_na=False)
+    splits = {
+        path.stem: [int(float(line)) for line in path.read_text().split()]
+        for path in (root / "split_indices").glob("*.txt")
+    }
+    return {
+        "pools": {"train": train, "test": test},
+        "audio_labels": datalist["label"].map(CLASS_ID).to_numpy(),
+        "audio_paths": datalist["path"].tolist(),
+        "texts": texts["text"].tolist(),
+        "text_labels": texts["label"].map(CLASS_ID).to_numpy(),
+        "splits": splits,
+    }
+
+
+def png_pixels(data: bytes) -> np.ndarray:
+    from PIL import Image
+
+    return np.asarray(Image.open(io.BytesIO(data)))
