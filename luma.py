@@ -11,14 +11,23 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import typing
 from dataclasses import dataclass
 
 import datasets
+import numpy as np
 from datasets.builder import Key
-from datasets.utils.file_utils import xopen
 
 from luma_builders.classes import CLASS_NAMES
-from luma_builders.plan import SPLITS, load_source, plan_records
+from luma_builders.features import EXTRACTORS, extractor_from_name
+from luma_builders.noise import (
+    PUBLISHED_TEXT_AUGMENTERS,
+    SampleNoise,
+    build_text_augmenters,
+    noise_bank,
+    parse_corruptions,
+)
+from luma_builders.plan import SPLITS, FeatureLookup, Selection, load_source, needs_features, plan_records
 from luma_builders.records import FEATURES, to_example
 from luma_builders.sources import (
     CHECKSUM_FILE,
@@ -28,6 +37,8 @@ from luma_builders.sources import (
     is_url,
     parse_checksum_file,
     published_checksums,
+    raise_if_unreachable,
+    read_location,
 )
 
 _CITATION = """\
@@ -40,46 +51,123 @@ _CITATION = """\
   archivePrefix={arXiv}
 }
 """
-SHARD_SIZE = 500  # records per shard: the unit of num_proc jobs and of streaming shuffles
+SHARD_SIZE = 64  # records per shard: the unit of num_proc jobs and of streaming shuffles
 
 
 @dataclass
 class LumaConfig(datasets.BuilderConfig):
-    """A LUMA variant. `data_dir`: a local folder or base URL in the published layout; None = the real sources."""
+    """A LUMA variant: every field is a parameter (a keyword of `Luma(...)`, a `key=value` of `luma build`).
+
+    `data_dir`: a local folder or base URL in the published layout; None reads the published sources.
+    """
 
     version: datasets.Version | str | None = datasets.Version("1.0.0")
-    seed: int = 0
+    seed: int = 0  # every random choice flows from it
     ood_in_test: bool = False  # also put the OOD records, flagged, in the test split
     allow_unverified_pickle: bool = False  # local folders only: load edm_images.pickle without a checksum
+    # diversity sampling of train, per modality (None: the published split)
+    image_compactness: float | None = None
+    audio_compactness: float | None = None
+    text_compactness: float | None = None
+    num_sampling: int = 10
+    normalize_distances: bool = False  # divide distances by their mean before the power (see README)
+    # label switching to the nearest class, train and test
+    label_switch_prob: float = 0.0
+    # sample noise, per modality
+    image_noise_ratio: float = 0.0
+    image_corruptions: str = "all"  # "all" or comma-separated CIFAR-10-C corruption names
+    image_severity: int = 4
+    audio_noise_ratio: float = 0.0
+    audio_snr_min: float = 3.0
+    audio_snr_max: float = 5.0
+    audio_noise: str = "esc50"  # esc50 | synthetic | folder or URL in ESC-50 layout | folder of wavs
+    text_noise_ratio: float = 0.0
+    text_augmenters: str = PUBLISHED_TEXT_AUGMENTERS
+    noise_splits: str = "train,test,ood"
+    # conflicting modalities, test only
+    conflict_ratio: float = 0.0
+    # per-sample features for diversity sampling and label switching
+    feature_extractor: str = "model-free"  # model-free | pretrained
 
     def validate(self) -> None:
-        if type(self.seed) is not int or self.seed < 0:
-            raise ValueError(f"LumaConfig parameter 'seed' must be a non-negative integer, got {self.seed!r}")
-        for name in ("ood_in_test", "allow_unverified_pickle"):
-            if not isinstance(getattr(self, name), bool):
-                raise ValueError(f"LumaConfig parameter {name!r} must be True or False, got {getattr(self, name)!r}")
+        for name, kind in PARAMETER_TYPES.items():
+            value = getattr(self, name)
+            if name in _OPTIONAL and value is None:
+                continue
+            if kind is float and type(value) is int:
+                value = float(value)
+                setattr(self, name, value)
+            if type(value) is not kind:
+                raise ValueError(f"LumaConfig parameter {name!r} must be of type {kind.__name__}, got {value!r}")
+            low, high = _RANGES.get(name, (None, None))
+            if (low is not None and value < low) or (high is not None and value > high):
+                bounds = f">= {low}" if high is None else f"in [{low}, {high}]"
+                raise ValueError(f"LumaConfig parameter {name!r} must be {bounds}, got {value!r}")
+        if self.audio_snr_min > self.audio_snr_max:
+            raise ValueError(
+                f"audio_snr_min ({self.audio_snr_min}) must not exceed audio_snr_max ({self.audio_snr_max})"
+            )
         if self.allow_unverified_pickle and (self.data_dir is None or is_url(self.data_dir)):
             raise ValueError("allow_unverified_pickle=True is only allowed with a local data_dir")
-        if self.name in NOT_YET_IMPLEMENTED:
-            raise NotImplementedError(
-                f"config {self.name!r} is declared but not implemented yet: its uncertainty transforms "
-                "(diversity, label switching, sample noise, conflict) land with the next release"
-            )
+        unknown_splits = set(self.noise_splits.split(",")) - set(SPLITS)
+        if unknown_splits:
+            raise ValueError(f"noise_splits: unknown split(s) {sorted(unknown_splits)}; choose from {SPLITS}")
+        parse_corruptions(self.image_corruptions)
+        if self.text_noise_ratio > 0:
+            build_text_augmenters(self.text_augmenters)  # a missing resource fails here, before any work
+        if self.feature_extractor not in EXTRACTORS:
+            raise ValueError(f"feature_extractor must be one of {list(EXTRACTORS)}, got {self.feature_extractor!r}")
 
 
-PARAMETERS = [
-    f.name for f in dataclasses.fields(LumaConfig) if f.name not in ("name", "version", "description", "data_files")
-]
+_HIDDEN = ("name", "version", "description", "data_files")
+PARAMETERS = [f.name for f in dataclasses.fields(LumaConfig) if f.name not in _HIDDEN]
+PARAMETER_TYPES = {
+    name: next(t for t in typing.get_args(hint) or (hint,) if t is not type(None))
+    for name, hint in typing.get_type_hints(LumaConfig).items()
+    if name in PARAMETERS and name != "data_dir"
+}
+_OPTIONAL = {"image_compactness", "audio_compactness", "text_compactness"}
+_FRACTION = (0.0, 1.0)
+_RANGES = {
+    "seed": (0, None),
+    "image_compactness": (0.0, None),
+    "audio_compactness": (0.0, None),
+    "text_compactness": (0.0, None),
+    "num_sampling": (1, None),
+    "label_switch_prob": _FRACTION,
+    "image_noise_ratio": _FRACTION,
+    "image_severity": (1, 5),
+    "audio_noise_ratio": _FRACTION,
+    "text_noise_ratio": _FRACTION,
+    "conflict_ratio": _FRACTION,
+}
 CONFIGS = [
     LumaConfig(name="clean", description="The published splits with no injected uncertainty."),
-    LumaConfig(name="low_diversity", description="Train resampled per class with lower diversity."),
-    LumaConfig(name="label_noise_0.3", description="Labels switched to the nearest class with p = 0.3."),
-    LumaConfig(name="sample_noise", description="Every record noised: image corruption, audio noise, text noise."),
-    LumaConfig(name="conflict_0.4", description="In 40% of test records one modality comes from another class."),
+    LumaConfig(
+        name="low_diversity",
+        image_compactness=20.0,
+        audio_compactness=10.0,
+        text_compactness=20.0,
+        num_sampling=10,
+        normalize_distances=True,
+        description="Train resampled per class towards the class mean (compactness audio 10, text 20, image 20).",
+    ),
+    LumaConfig(
+        name="label_noise_0.3", label_switch_prob=0.3, description="Records relabelled to the nearest class, p=0.3."
+    ),
+    LumaConfig(
+        name="sample_noise",
+        image_noise_ratio=1.0,
+        audio_noise_ratio=1.0,
+        text_noise_ratio=1.0,
+        description="Every record noised: a corruption at severity 4, background noise at 3-5 dB SNR, text noise.",
+    ),
+    LumaConfig(
+        name="conflict_0.4", conflict_ratio=0.4, description="40% of test records get one modality of class c+1."
+    ),
     LumaConfig(name="ood", ood_in_test=True, description="Clean, with the OOD records injected and flagged in test."),
 ]
 CONFIG_ALIASES = {"label_noise": "label_noise_0.3"}
-NOT_YET_IMPLEMENTED = {"low_diversity", "label_noise_0.3", "sample_noise", "conflict_0.4"}
 
 
 class Luma(datasets.GeneratorBasedBuilder):
@@ -128,10 +216,38 @@ class Luma(datasets.GeneratorBasedBuilder):
         root = root.rstrip("/") if is_url(root) else os.path.abspath(root)
         source = Source(root, allow_unverified_pickle=self.config.allow_unverified_pickle)
         try:
-            text = _read(source.location(CHECKSUM_FILE), dl_manager).decode()
+            text = read_location(source.location(CHECKSUM_FILE), dl_manager.download_config).decode()
         except FileNotFoundError:
             return source  # a custom source may carry no checksums
         return dataclasses.replace(source, checksums=parse_checksum_file(text, source.location(CHECKSUM_FILE)))
+
+    def _selection(self) -> Selection:
+        c = self.config
+        return Selection(
+            seed=c.seed,
+            ood_in_test=c.ood_in_test,
+            compactness={"image": c.image_compactness, "audio": c.audio_compactness, "text": c.text_compactness},
+            num_sampling=c.num_sampling,
+            normalize_distances=c.normalize_distances,
+            label_switch_prob=c.label_switch_prob,
+            conflict_ratio=c.conflict_ratio,
+        )
+
+    def _sample_noise(self, source: Source) -> SampleNoise | None:
+        c = self.config
+        if max(c.image_noise_ratio, c.audio_noise_ratio, c.text_noise_ratio) == 0:
+            return None
+        return SampleNoise(
+            image_ratio=c.image_noise_ratio,
+            corruptions=parse_corruptions(c.image_corruptions),
+            severity=c.image_severity,
+            audio_ratio=c.audio_noise_ratio,
+            snr_range=(c.audio_snr_min, c.audio_snr_max),
+            noise_bank=noise_bank(c.audio_noise, source) if c.audio_noise_ratio > 0 else None,
+            text_ratio=c.text_noise_ratio,
+            text_augmenters=build_text_augmenters(c.text_augmenters) if c.text_noise_ratio > 0 else (),
+            splits=tuple(c.noise_splits.split(",")),
+        )
 
     def _split_generators(self, dl_manager):
         source = self._source(dl_manager)
@@ -141,7 +257,27 @@ class Luma(datasets.GeneratorBasedBuilder):
                 source.require_verified(relpath)
             return _read_verified(source, relpath, dl_manager)
 
-        plan = plan_records(load_source(fetch, source.location), self.config.seed, self.config.ood_in_test)
+        data = load_source(fetch, source.location)
+
+        def read_clips(audio_ids):
+            files = ["audio/" + data.audio_paths[i] for i in audio_ids]
+            locations = dl_manager.download([source.location(f) for f in files])
+            return [
+                _read_clip(source, f, loc, i, dl_manager.download_config)
+                for f, loc, i in zip(files, locations, audio_ids, strict=True)
+            ]
+
+        selection = self._selection()
+        features = None
+        if needs_features(selection):
+            features = FeatureLookup(
+                extractor_from_name(self.config.feature_extractor),
+                data,
+                cache_dir=os.path.join(self._cache_dir_root, "luma_features"),
+                source_key=source.key(),
+                read_clips=read_clips,
+            )
+        plan = plan_records(data, selection, features)
         audio_files = sorted({record.audio_file for records in plan.values() for record in records})
         locations = dl_manager.download([source.location(relpath) for relpath in audio_files])
         audio_locations = dict(zip(audio_files, locations, strict=True))
@@ -150,41 +286,33 @@ class Luma(datasets.GeneratorBasedBuilder):
                 name=split,
                 gen_kwargs={
                     "shards": [plan[split][i : i + SHARD_SIZE] for i in range(0, len(plan[split]), SHARD_SIZE)],
+                    "split": split,
                     "source": source,
                     "audio_locations": audio_locations,
                     "download_config": dl_manager.download_config,
+                    "noise": self._sample_noise(source),
                 },
             )
             for split in SPLITS
         ]
 
-    def _generate_examples(self, shards, source, audio_locations, download_config):
+    def _generate_examples(self, shards, split, source, audio_locations, download_config, noise):
+        seed = self.config.seed
         for shard_id, shard in enumerate(shards):
             for i, record in enumerate(shard):
-                data = _read(audio_locations[record.audio_file], download_config=download_config)
-                source.verify(record.audio_file, data)
-                audio = decode_wav(data, f"{source.location(record.audio_file)} (audio_id {record.audio_id})")
-                yield Key(shard_id, i), to_example(record, audio)
+                location = audio_locations[record.audio_file]
+                audio = _read_clip(source, record.audio_file, location, record.audio_id, download_config)
+                if noise is not None and noise.applies(split):
+                    image, audio, text, injected = noise.apply(record, audio, seed, split)
+                else:
+                    image, text, injected = record.image, record.text, {}
+                yield Key(shard_id, i), to_example(record, image, audio, text, injected)
 
 
-def _read(location: str, dl_manager=None, download_config=None) -> bytes:
-    """The bytes of a local file or URL; FileNotFoundError if absent, SourceError if unreachable."""
-    download_config = download_config or (dl_manager.download_config if dl_manager else None)
-    try:
-        with xopen(location, "rb", download_config=download_config) as file:
-            return file.read()
-    except OSError as err:
-        _raise_if_unreachable(location, err)
-        raise
-
-
-def _raise_if_unreachable(location: str, err: BaseException) -> None:
-    """fsspec and datasets report a refused connection as FileNotFoundError: look at the causes."""
-    cause = err
-    while cause is not None:
-        if isinstance(cause, OSError) and not isinstance(cause, FileNotFoundError):
-            raise SourceError(f"{location}: cannot be reached ({type(cause).__name__}: {cause})") from err
-        cause = cause.__cause__ or cause.__context__
+def _read_clip(source: Source, relpath: str, location: str, audio_id: int, download_config) -> np.ndarray:
+    data = read_location(location, download_config)
+    source.verify(relpath, data)
+    return decode_wav(data, f"{source.location(relpath)} (audio_id {audio_id})")
 
 
 def _read_verified(source: Source, relpath: str, dl_manager) -> bytes:
@@ -192,9 +320,9 @@ def _read_verified(source: Source, relpath: str, dl_manager) -> bytes:
     original = source.location(relpath)
     try:
         location = dl_manager.download(original)
-        data = _read(location, dl_manager)
+        data = read_location(location, dl_manager.download_config)
     except OSError as err:
-        _raise_if_unreachable(original, err)
+        raise_if_unreachable(original, err)
         raise SourceError(f"{original}: file not found") from err
     try:
         source.verify(relpath, data)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import shutil
 import sys
@@ -38,10 +37,9 @@ def mini_source(**options) -> Path:
 
 
 def parse_parameters(pairs: list[str]) -> dict:
-    """`key=value` strings -> LumaConfig keyword arguments, typed by the field's default."""
-    from luma import PARAMETERS, LumaConfig
+    """`key=value` strings -> LumaConfig keyword arguments, typed by the field's annotation."""
+    from luma import PARAMETER_TYPES, PARAMETERS
 
-    defaults = {f.name: f.default for f in dataclasses.fields(LumaConfig)}
     parameters = {}
     for pair in pairs:
         key, sep, text = pair.partition("=")
@@ -49,30 +47,31 @@ def parse_parameters(pairs: list[str]) -> dict:
             raise SystemExit(f"error: expected key=value, got {pair!r}")
         if key not in PARAMETERS:
             raise SystemExit(f"error: unknown parameter {key!r}; known: {', '.join(PARAMETERS)}")
-        default = defaults[key]
+        kind = PARAMETER_TYPES.get(key, str)
         try:
-            if isinstance(default, bool):
+            if kind is bool:
                 if text.lower() not in TRUE_WORDS | FALSE_WORDS:
                     raise ValueError("expected true or false")
                 parameters[key] = text.lower() in TRUE_WORDS
-            elif isinstance(default, int | float):
-                parameters[key] = type(default)(text)
             else:
-                parameters[key] = text
+                parameters[key] = kind(text)
         except ValueError as err:
             raise SystemExit(f"error: parameter {key}={text!r}: {err}") from None
     return parameters
 
 
 def _configs(_args) -> None:
-    from luma import CONFIG_ALIASES, CONFIGS, NOT_YET_IMPLEMENTED, PARAMETERS
+    from luma import CONFIG_ALIASES, CONFIGS, PARAMETERS, LumaConfig
 
+    defaults = LumaConfig()
     for config in CONFIGS:
-        values = " ".join(f"{p}={getattr(config, p)}" for p in PARAMETERS if p != "data_dir")
-        pending = "  [not implemented yet]" if config.name in NOT_YET_IMPLEMENTED else ""
-        print(f"{config.name:<16} {values}  {config.description}{pending}")
+        changed = [f"{p}={getattr(config, p)}" for p in PARAMETERS if getattr(config, p) != getattr(defaults, p)]
+        print(f"{config.name:<16} {config.description}  {' '.join(changed)}".rstrip())
     for alias, target in CONFIG_ALIASES.items():
         print(f"{alias:<16} alias of {target}")
+    print("\nparameters (key=value; defaults shown):")
+    for p in PARAMETERS:
+        print(f"  {p}={getattr(defaults, p)}")
 
 
 def _mini(args) -> None:

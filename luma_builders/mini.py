@@ -147,6 +147,7 @@ def write_mini_source(
     (root / "split_indices").mkdir()
     for key, relpath in SPLIT_FILES.items():
         _write_split(root / relpath, np.concatenate(chosen[key]), rng)
+    _write_esc50(root / "esc50", seed)
     write_checksum_file(root)
     return root
 
@@ -256,6 +257,54 @@ def _derive_clip(samples: np.ndarray, rate_in: int, rate_out: int, rng) -> np.nd
     if rng.random() < 0.03:  # a few stereo files, as in the real corpora
         clip = np.stack([clip, clip * rng.uniform(0.6, 1.0)], axis=1)
     return np.round(np.clip(clip, -1, 1) * 32767).astype("<i2")
+
+
+# --------------------------------------------------------------------------- background noise (ESC-50 layout)
+
+ESC50_RATE, ESC50_SECONDS = 44_100, 5
+# Synthetic stand-ins for four ESC-50 categories (target ids as in ESC-50), two takes each.
+ESC50_SOUNDS = {"rain": 10, "engine": 44, "chirping_birds": 14, "clock_tick": 38}
+
+
+def _esc50_sound(category: str, rng) -> np.ndarray:
+    t = np.arange(ESC50_RATE * ESC50_SECONDS) / ESC50_RATE
+    white = rng.normal(0, 1, len(t))
+    if category == "rain":  # broadband hiss with random drops
+        sound = np.convolve(white, np.ones(4) / 4, "same") + (rng.random(len(t)) < 2e-3) * rng.normal(0, 4, len(t))
+    elif category == "engine":  # a low harmonic hum over rumble
+        f0 = rng.uniform(30, 60)
+        sound = sum(np.sin(2 * np.pi * f0 * h * t + rng.uniform(0, 6)) / h for h in range(1, 6)) + 0.3 * white
+    elif category == "chirping_birds":  # short rising chirps at random times
+        sound = 0.05 * white
+        for start in rng.uniform(0, ESC50_SECONDS - 0.2, 12):
+            n = int(0.12 * ESC50_RATE)
+            at = int(start * ESC50_RATE)
+            sweep = np.linspace(rng.uniform(2500, 3500), rng.uniform(4500, 6000), n)
+            sound[at : at + n] += np.sin(2 * np.pi * np.cumsum(sweep) / ESC50_RATE) * np.hanning(n)
+    else:  # clock_tick: clicks once a second
+        sound = 0.02 * white
+        for second in range(ESC50_SECONDS):
+            at = int((second + rng.uniform(0, 0.05)) * ESC50_RATE)
+            sound[at : at + 200] += np.hanning(200) * rng.normal(0, 1, 200)
+    return np.round(sound / np.abs(sound).max() * 0.7 * 32767).astype("<i2")
+
+
+def _write_esc50(root: Path, seed: int) -> None:
+    """A tiny noise corpus in ESC-50's layout (meta/esc50.csv, audio/*.wav at 44.1 kHz, 5 s), so the ESC-50 path
+    of audio noise runs offline; the real ESC-50 is CC BY-NC, these sounds are synthetic."""
+    (root / "audio").mkdir(parents=True)
+    (root / "meta").mkdir()
+    rows = []
+    for category, target in ESC50_SOUNDS.items():
+        for take in "AB":
+            rng = generator(seed, "esc50", category, take)
+            fold, clip_id = int(rng.integers(1, 6)), int(rng.integers(10_000, 999_999))
+            filename = f"{fold}-{clip_id}-{take}-{target}.wav"
+            _write_wav(root / "audio" / filename, _esc50_sound(category, rng), ESC50_RATE)
+            rows.append((filename, fold, target, category, False, clip_id, take))
+    pd.DataFrame(rows, columns=["filename", "fold", "target", "category", "esc10", "src_file", "take"]).to_csv(
+        root / "meta" / "esc50.csv", index=False, lineterminator="\n"
+    )
 
 
 def _write_wav(path: Path, samples: np.ndarray, rate: int) -> None:

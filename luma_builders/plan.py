@@ -7,12 +7,13 @@ generated, so a plan is cheap to ship to workers and to stream.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from .classes import CLASS_NAMES, ID_CLASSES, NUM_ID_CLASSES, OOD_CLASSES
+from .features import FeatureExtractor, cached_features
 from .rng import generator
 from .sources import (
     METADATA_FILES,
@@ -25,6 +26,7 @@ from .sources import (
     read_split_indices,
     read_texts,
 )
+from .transforms.selection import choose_conflicts, diversity_sample, switch_record_labels
 
 SPLITS = ("train", "test", "ood")
 SPLIT_FILE_NAMES = {"train": "train_clean", "test": "test"}
@@ -58,7 +60,7 @@ def load_source(fetch: Callable[[str], bytes], names: Callable[[str], str]) -> S
     sizes = {"audio": len(audio_paths), "text": len(texts)}
     split_ids = {}
     for (modality, split), relpath in SPLIT_FILES.items():
-        pool_size = sizes.get(modality) or len(pools["test" if split == "test" else "train"].labels)
+        pool_size = sizes[modality] if modality in sizes else len(pools["test" if split == "test" else "train"].labels)
         split_ids[modality, split] = read_split_indices(fetch(relpath), names(relpath), pool_size)
     data = SourceData(audio_paths, audio_labels, texts, text_labels, pools, split_ids)
     _check_split_files(data, names)
@@ -89,8 +91,58 @@ def _check_split_files(data: SourceData, names: Callable[[str], str]) -> None:
 
 
 @dataclass(frozen=True)
+class Selection:
+    """The plan-level parameters of a variant: which items a split keeps, and which labels they carry."""
+
+    seed: int = 0
+    ood_in_test: bool = False
+    compactness: dict[str, float | None] = field(default_factory=dict)  # modality -> k; None: published split
+    num_sampling: int = 10
+    normalize_distances: bool = False
+    label_switch_prob: float = 0.0
+    conflict_ratio: float = 0.0
+
+
+@dataclass(frozen=True)
+class FeatureLookup:
+    """Features of a source's items by (modality, pool, ids), cached on disk per source and extractor.
+
+    Only diversity sampling and label switching ask for features; `read_clips(audio_ids)` decodes clips.
+    """
+
+    extractor: FeatureExtractor
+    data: SourceData
+    cache_dir: str
+    source_key: str
+    read_clips: Callable[[np.ndarray], list[np.ndarray]]
+
+    def __call__(self, modality: str, pool: str, ids: np.ndarray) -> np.ndarray:
+        if modality == "image":
+            images = self.data.pools[pool].images
+            return cached_features(
+                self.extractor,
+                "image",
+                ids,
+                lambda missing: images[missing],
+                self.cache_dir,
+                f"{self.source_key} {pool}",
+            )
+        if modality == "text":
+            return cached_features(
+                self.extractor,
+                "text",
+                ids,
+                lambda missing: [self.data.texts[i] for i in missing],
+                self.cache_dir,
+                self.source_key,
+                labels=self.data.text_labels[ids],
+            )
+        return cached_features(self.extractor, "audio", ids, self.read_clips, self.cache_dir, self.source_key)
+
+
+@dataclass(frozen=True)
 class PlannedRecord:
-    """One record: which item of each modality, and which labels it carries."""
+    """One record: which item of each modality, which labels it carries, and what the plan injected."""
 
     label: int
     clean_label: int
@@ -102,32 +154,80 @@ class PlannedRecord:
     audio_file: str  # path relative to the source root
     text_id: int
     text: str
+    index: int = 0  # position in its split: keys the record's own random streams
+    label_switched: bool = False
+    modality_targets: dict[str, int] | None = None  # nearest class per modality, where they differ from `label`
+    conflict_modality: str | None = None
+    conflict_label: int | None = None  # class of the item that replaced `conflict_modality`
+    diversity_weight: dict[str, float | None] | None = None
 
 
-def _pair_class(ids_by_modality: dict[str, np.ndarray], seed: int, split: str, c: int, count: int) -> list:
+def _pool(split: str) -> str:
+    return "test" if split == "test" else "train"
+
+
+def _candidates(data: SourceData, split: str, selection: Selection) -> dict[str, np.ndarray]:
+    """The items each modality may draw from: the split file's, or for diversity sampling every in-distribution
+    item of the modality that the test split does not use."""
+    if split == "ood":
+        return {m: np.flatnonzero(data.labels(m, "train") >= NUM_ID_CLASSES) for m in MODALITIES}
+    candidates = {m: data.split_ids[m, SPLIT_FILE_NAMES[split]] for m in MODALITIES}
+    for m in _sampled_modalities(split, selection):
+        in_id_class = np.flatnonzero(data.labels(m, "train") < NUM_ID_CLASSES)
+        # test images come from their own pool; audio and text test items share the train items' table
+        test_ids = data.split_ids[m, "test"] if m != "image" else np.empty(0, np.int64)
+        candidates[m] = np.setdiff1d(in_id_class, test_ids)
+    return candidates
+
+
+def _sampled_modalities(split: str, selection: Selection) -> list[str]:
+    return [m for m in MODALITIES if split == "train" and selection.compactness.get(m) is not None]
+
+
+def _class_items(
+    data: SourceData, split: str, selection: Selection, features: FeatureLookup | None
+) -> Iterator[tuple[int, dict[str, np.ndarray], dict[str, dict[int, float]], int]]:
+    """Per class of `split`: each modality's items, the diversity weights of sampled items, and the record count."""
+    candidates = _candidates(data, split, selection)
+    labels = {m: data.labels(m, _pool(split))[ids] for m, ids in candidates.items()}
+    # one feature lookup per modality (not per class): the cache is read and written once
+    sampled = {m: features(m, "train", candidates[m]) for m in _sampled_modalities(split, selection)}
+    for c in OOD_CLASSES if split == "ood" else ID_CLASSES:
+        per_class = {m: ids[labels[m] == c] for m, ids in candidates.items()}
+        if split == "ood":
+            yield c, per_class, {}, min(len(ids) for ids in per_class.values())
+            continue
+        published = data.split_ids["audio", SPLIT_FILE_NAMES[split]]
+        count = int(np.sum(data.audio_labels[published] == c))
+        weights = {}
+        for m, modality_features in sampled.items():
+            chosen, chosen_weights = diversity_sample(
+                modality_features[labels[m] == c],
+                count,
+                selection.compactness[m],
+                selection.num_sampling,
+                generator(selection.seed, "diversity", m, c),
+                normalize=selection.normalize_distances,
+            )
+            per_class[m] = per_class[m][chosen]
+            weights[m] = dict(zip(per_class[m].tolist(), chosen_weights.tolist(), strict=True))
+        yield c, per_class, weights, count
+
+
+def _pair_class(per_class: dict[str, np.ndarray], seed: int, split: str, c: int, count: int) -> list[dict]:
     """Shuffle each modality's items of class `c` with its own stream, then pair by position."""
-    shuffled = {
-        m: generator(seed, "pairing", split, m, c).permutation(ids)[:count] for m, ids in ids_by_modality.items()
-    }
+    shuffled = {m: generator(seed, "pairing", split, m, c).permutation(ids)[:count] for m, ids in per_class.items()}
     return [{m: int(shuffled[m][i]) for m in MODALITIES} for i in range(count)]
 
 
-def plan_split(data: SourceData, split: str, seed: int) -> list[PlannedRecord]:
-    """Records of `split` in class order, paired by a seeded within-class shuffle per modality."""
-    pool = data.pools["test" if split == "test" else "train"]
-    if split == "ood":
-        candidates = {m: np.flatnonzero(data.labels(m, "train") >= NUM_ID_CLASSES) for m in MODALITIES}
-        classes = OOD_CLASSES
-    else:
-        candidates = {m: data.split_ids[m, SPLIT_FILE_NAMES[split]] for m in MODALITIES}
-        classes = ID_CLASSES
+def plan_split(
+    data: SourceData, split: str, selection: Selection, features: FeatureLookup | None = None
+) -> list[PlannedRecord]:
+    """Records of `split` in class order (position within a class is what conflicts pair on)."""
+    pool = data.pools[_pool(split)]
     records = []
-    for c in classes:
-        per_class = {
-            m: ids[data.labels(m, "test" if split == "test" else "train")[ids] == c] for m, ids in candidates.items()
-        }
-        count = min(len(ids) for ids in per_class.values())
-        for ids in _pair_class(per_class, seed, split, c, count):
+    for c, per_class, weights, count in _class_items(data, split, selection, features):
+        for ids in _pair_class(per_class, selection.seed, split, c, count):
             records.append(
                 PlannedRecord(
                     label=c,
@@ -140,17 +240,87 @@ def plan_split(data: SourceData, split: str, seed: int) -> list[PlannedRecord]:
                     audio_file="audio/" + data.audio_paths[ids["audio"]],
                     text_id=ids["text"],
                     text=data.texts[ids["text"]],
+                    diversity_weight={m: weights.get(m, {}).get(ids[m]) for m in MODALITIES} if weights else None,
                 )
             )
     return records
 
 
-def plan_records(data: SourceData, seed: int, ood_in_test: bool) -> dict[str, list[PlannedRecord]]:
-    """Every split's records, in a seeded order that mixes classes (so a streaming buffer shuffle works)."""
-    planned = {split: plan_split(data, split, seed) for split in SPLITS}
-    if ood_in_test:
-        planned["test"] = planned["test"] + planned["ood"]
-    return {
-        split: [records[i] for i in generator(seed, "order", split).permutation(len(records))]
-        for split, records in planned.items()
+def switch_split_labels(
+    records: list[PlannedRecord], split: str, selection: Selection, features: FeatureLookup
+) -> list[PlannedRecord]:
+    """Switch whole records (all three items keep their class) to the nearest class, found per modality on the
+    original labels and combined; where the modalities' own nearest classes differ, the record says so."""
+    labels = np.array([r.clean_label for r in records])
+    features_by_modality = {
+        m: features(m, _pool(split), np.array([getattr(r, f"{m}_id") for r in records])) for m in MODALITIES
     }
+    new_labels, switched, nearest = switch_record_labels(
+        features_by_modality,
+        labels,
+        selection.label_switch_prob,
+        generator(selection.seed, "label switching", split),
+        NUM_ID_CLASSES,
+    )
+    switched_records = []
+    for i, record in enumerate(records):
+        if switched[i]:
+            targets = {m: int(nearest[m][i]) for m in MODALITIES}
+            record = replace(
+                record,
+                label=int(new_labels[i]),
+                label_switched=True,
+                modality_targets=targets if set(targets.values()) != {int(new_labels[i])} else None,
+            )
+        switched_records.append(record)
+    return switched_records
+
+
+_MODALITY_FIELDS = {
+    "image": ("image", "image_id", "image_source"),
+    "audio": ("audio_id", "audio_file"),
+    "text": ("text_id", "text"),
+}
+
+
+def inject_conflicts(records: list[PlannedRecord], selection: Selection) -> list[PlannedRecord]:
+    """In a fraction of each class's records, one modality's item comes from the record at the same position in
+    class (c + 1) mod 42; the target label stays."""
+    conflicted, modality, donor = choose_conflicts(
+        np.array([r.clean_label for r in records]),
+        selection.conflict_ratio,
+        MODALITIES,
+        generator(selection.seed, "conflict"),
+        NUM_ID_CLASSES,
+    )
+    result = []
+    for i, record in enumerate(records):
+        if conflicted[i]:
+            m, source = MODALITIES[modality[i]], records[donor[i]]
+            moved = {name: getattr(source, name) for name in _MODALITY_FIELDS[m]}
+            record = replace(record, **moved, conflict_modality=m, conflict_label=source.clean_label)
+        result.append(record)
+    return result
+
+
+def plan_records(
+    data: SourceData, selection: Selection, features: FeatureLookup | None = None
+) -> dict[str, list[PlannedRecord]]:
+    """Every split's records, in a seeded order that mixes classes (so a streaming buffer shuffle works)."""
+    planned = {split: plan_split(data, split, selection, features) for split in SPLITS}
+    if selection.label_switch_prob > 0:
+        for split in ("train", "test"):
+            planned[split] = switch_split_labels(planned[split], split, selection, features)
+    if selection.conflict_ratio > 0:
+        planned["test"] = inject_conflicts(planned["test"], selection)
+    if selection.ood_in_test:
+        planned["test"] = planned["test"] + planned["ood"]
+    ordered = {}
+    for split, records in planned.items():
+        order = generator(selection.seed, "order", split).permutation(len(records))
+        ordered[split] = [replace(records[j], index=i) for i, j in enumerate(order)]
+    return ordered
+
+
+def needs_features(selection: Selection) -> bool:
+    return selection.label_switch_prob > 0 or any(k is not None for k in selection.compactness.values())

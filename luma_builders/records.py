@@ -8,20 +8,33 @@ from PIL import Image
 
 from .classes import CLASS_NAMES
 from .plan import PlannedRecord
-from .sources import SAMPLING_RATE, encode_wav
+from .sources import MODALITIES, SAMPLING_RATE, encode_wav
 
+_LABEL = datasets.ClassLabel(names=list(CLASS_NAMES))
 FEATURES = datasets.Features(
     {
         "image": datasets.Image(),
         "audio": datasets.Audio(sampling_rate=SAMPLING_RATE),
         "text": datasets.Value("string"),
-        "label": datasets.ClassLabel(names=list(CLASS_NAMES)),
-        "clean_label": datasets.ClassLabel(names=list(CLASS_NAMES)),
+        "label": _LABEL,  # the target
+        "clean_label": _LABEL,  # the class the three items were drawn for
         "is_ood": datasets.Value("bool"),
+        # provenance: where each item comes from
         "image_source": datasets.Value("string"),  # cifar10 | cifar100 | edm
         "image_id": datasets.Value("int64"),  # index in the image pool the split files use
         "audio_id": datasets.Value("int64"),  # row of audio/datalist.csv
         "text_id": datasets.Value("int64"),  # row of text_data.tsv
+        # provenance: what was injected (null where nothing was)
+        "label_switched": datasets.Value("bool"),
+        "modality_targets": {m: _LABEL for m in MODALITIES},  # each modality's nearest class, where they differ
+        "image_noise": datasets.Value("string"),  # corruption name
+        "image_severity": datasets.Value("int8"),
+        "audio_noise": datasets.Value("string"),  # noise clip id, e.g. esc50:1-100038-A-14.wav
+        "audio_snr_db": datasets.Value("float64"),
+        "text_noise": datasets.Value("string"),  # augmenter name
+        "conflict_modality": datasets.Value("string"),
+        "conflict_label": _LABEL,  # class of the item that replaced conflict_modality
+        "diversity_weight": {m: datasets.Value("float64") for m in MODALITIES},
     }
 )
 
@@ -32,12 +45,13 @@ def encode_png(image: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def to_example(record: PlannedRecord, audio: np.ndarray) -> dict:
-    """`audio` is the record's clip as float32 mono at 16 kHz, after any per-record transform."""
+def to_example(record: PlannedRecord, image: np.ndarray, audio: np.ndarray, text: str, injected: dict) -> dict:
+    """The example for `record`, its modalities after per-record noise; `injected` holds that noise's provenance
+    (image_noise, image_severity, audio_noise, audio_snr_db, text_noise; None where nothing was applied)."""
     return {
-        "image": {"bytes": encode_png(record.image), "path": None},
+        "image": {"bytes": encode_png(image), "path": None},
         "audio": {"bytes": encode_wav(audio), "path": None},
-        "text": record.text,
+        "text": text,
         "label": record.label,
         "clean_label": record.clean_label,
         "is_ood": record.is_ood,
@@ -45,4 +59,10 @@ def to_example(record: PlannedRecord, audio: np.ndarray) -> dict:
         "image_id": record.image_id,
         "audio_id": record.audio_id,
         "text_id": record.text_id,
+        "label_switched": record.label_switched,
+        "modality_targets": record.modality_targets,
+        "conflict_modality": record.conflict_modality,
+        "conflict_label": record.conflict_label,
+        "diversity_weight": record.diversity_weight,
+        **injected,
     }

@@ -70,6 +70,10 @@ class Source:
             return published["split_indices_base"] + relpath.removeprefix("split_indices/")
         return published["hub_base"] + relpath
 
+    def key(self) -> str:
+        """Identifies the source's content for caches: its location and its checksums."""
+        return json.dumps([self.root, sorted(self.checksums.items())])
+
     def verify(self, relpath: str, data: bytes) -> None:
         """Check `data` against the pinned checksum of `relpath`, if there is one."""
         if relpath not in self.checksums:
@@ -97,6 +101,27 @@ class Source:
 
 def is_url(path: str) -> bool:
     return "://" in path
+
+
+def read_location(location: str, download_config=None) -> bytes:
+    """The bytes of a local file or URL; FileNotFoundError if absent, SourceError if unreachable."""
+    from datasets.utils.file_utils import xopen
+
+    try:
+        with xopen(location, "rb", download_config=download_config) as file:
+            return file.read()
+    except OSError as err:
+        raise_if_unreachable(location, err)
+        raise
+
+
+def raise_if_unreachable(location: str, err: BaseException) -> None:
+    """fsspec and datasets report a refused connection as FileNotFoundError: look at the causes."""
+    cause = err
+    while cause is not None:
+        if isinstance(cause, OSError) and not isinstance(cause, FileNotFoundError):
+            raise SourceError(f"{location}: cannot be reached ({type(cause).__name__}: {cause})") from err
+        cause = cause.__cause__ or cause.__context__
 
 
 def published_locations() -> dict:
@@ -146,7 +171,7 @@ def _class_ids(words: pd.Series, name: str) -> np.ndarray:
     return words.map(CLASS_ID).to_numpy(dtype=np.int64)
 
 
-def _read_table(data: bytes, name: str, sep: str, columns: tuple[str, ...]) -> pd.DataFrame:
+def read_table(data: bytes, name: str, sep: str, columns: tuple[str, ...]) -> pd.DataFrame:
     try:
         table = pd.read_csv(io.BytesIO(data), sep=sep, keep_default_na=False, dtype=str)
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as err:
@@ -159,13 +184,13 @@ def _read_table(data: bytes, name: str, sep: str, columns: tuple[str, ...]) -> p
 
 def read_datalist(data: bytes, name: str) -> tuple[list[str], np.ndarray]:
     """`audio/datalist.csv` -> (wav paths relative to audio/, class ids); row = audio id."""
-    table = _read_table(data, name, ",", ("path", "label"))
+    table = read_table(data, name, ",", ("path", "label"))
     return table["path"].tolist(), _class_ids(table["label"], name)
 
 
 def read_texts(data: bytes, name: str) -> tuple[list[str], np.ndarray]:
     """`text_data.tsv` -> (texts, class ids); row = text id."""
-    table = _read_table(data, name, "\t", ("text", "label"))
+    table = read_table(data, name, "\t", ("text", "label"))
     return table["text"].tolist(), _class_ids(table["label"], name)
 
 

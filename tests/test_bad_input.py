@@ -45,8 +45,9 @@ def rewrite_table(path: Path, sep: str, row: int, word: str):
     [
         ({"config_name": "cleen"}, "unknown LUMA config 'cleen'"),
         ({"config_name": "clean", "sead": 1}, r"unknown LUMA parameter\(s\) \['sead'\]"),
-        ({"config_name": "clean", "seed": -1}, "'seed' must be a non-negative integer"),
-        ({"config_name": "clean", "ood_in_test": "yes"}, "'ood_in_test' must be True or False"),
+        ({"config_name": "clean", "seed": -1}, "'seed' must be >= 0"),
+        ({"config_name": "clean", "seed": 1.5}, "'seed' must be of type int"),
+        ({"config_name": "clean", "ood_in_test": "yes"}, "'ood_in_test' must be of type bool"),
         ({"config_name": "clean", "allow_unverified_pickle": True}, "only allowed with a local data_dir"),
     ],
 )

@@ -144,9 +144,6 @@ def test_local_streaming_decodes_like_the_built_dataset(clean, mini_source):
     assert first["text"] == built["text"] and first["label"] == built["label"]
 
 
-def test_alias_and_declared_configs(mini_source, tmp_path):
-    with pytest.raises(NotImplementedError, match="label_noise_0.3.*not implemented yet"):
-        Luma(config_name="label_noise", data_dir=str(mini_source), cache_dir=str(tmp_path))
-    for name in ("low_diversity", "sample_noise", "conflict_0.4"):
-        with pytest.raises(NotImplementedError, match=name):
-            Luma(config_name=name, data_dir=str(mini_source), cache_dir=str(tmp_path))
+def test_the_alias_names_the_same_variant(mini_source, tmp_path):
+    alias = Luma(config_name="label_noise", data_dir=str(mini_source), cache_dir=str(tmp_path))
+    assert alias.config.name == "label_noise_0.3" and alias.config.label_switch_prob == 0.3

@@ -106,10 +106,19 @@ def test_every_published_file_is_there_and_sha256sums_vouches_for_each(small):
         "cifar-10-python.tar.gz",
         "cifar-100-python.tar.gz",
         *(f"split_indices/{name}.txt" for name in SPLIT_NAMES),
+        "esc50/meta/esc50.csv",
     }
     present = set(files(small))
     assert expected <= present
-    assert {p for p in present if not p.startswith("audio/")} == expected - {"audio/datalist.csv"} | {"SHA256SUMS"}
+    assert {p for p in present if not p.startswith(("audio/", "esc50/audio/"))} == expected - {"audio/datalist.csv"} | {
+        "SHA256SUMS"
+    }
+    esc50 = pd.read_csv(small / "esc50" / "meta" / "esc50.csv")
+    assert list(esc50.columns) == ["filename", "fold", "target", "category", "esc10", "src_file", "take"]
+    assert {f"esc50/audio/{name}" for name in esc50["filename"]} == {p for p in present if p.startswith("esc50/audio/")}
+    for name in esc50["filename"]:
+        info = soundfile.info(small / "esc50" / "audio" / name)
+        assert (info.samplerate, info.channels, info.duration) == (44_100, 1, 5.0)
 
     lines = (small / "SHA256SUMS").read_text().splitlines()
     assert all(re.fullmatch(r"[0-9a-f]{64}  \S+", line) for line in lines)
