@@ -121,12 +121,13 @@ class LumaConfig(datasets.BuilderConfig):
 
 _HIDDEN = ("name", "version", "description", "data_files")
 PARAMETERS = [f.name for f in dataclasses.fields(LumaConfig) if f.name not in _HIDDEN]
+_HINTS = {name: hint for name, hint in typing.get_type_hints(LumaConfig).items() if name in PARAMETERS}
 PARAMETER_TYPES = {
     name: next(t for t in typing.get_args(hint) or (hint,) if t is not type(None))
-    for name, hint in typing.get_type_hints(LumaConfig).items()
-    if name in PARAMETERS and name != "data_dir"
+    for name, hint in _HINTS.items()
+    if name != "data_dir"
 }
-_OPTIONAL = {"image_compactness", "audio_compactness", "text_compactness"}
+_OPTIONAL = {name for name, hint in _HINTS.items() if type(None) in typing.get_args(hint)}
 _FRACTION = (0.0, 1.0)
 _RANGES = {
     "seed": (0, None),

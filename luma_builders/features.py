@@ -436,6 +436,9 @@ def cache_path(cache_dir: str | Path, source_key: str, extractor_name: str, moda
     return Path(cache_dir, source, folder, f"{modality}.npz")
 
 
+FEATURE_CHUNK = 1024  # items loaded and extracted at a time
+
+
 def cached_features(
     extractor: FeatureExtractor,
     modality: str,
@@ -465,14 +468,19 @@ def cached_features(
     is_missing = ~np.isin(unique_ids, known_ids)
     missing = unique_ids[is_missing]
     if missing.size:
-        items = load(missing)
-        if len(items) != len(missing):
-            raise ValueError(f"load returned {len(items)} items for {len(missing)} ids")
-        if modality == "text":
-            new = extractor.text(items, np.asarray(labels)[first[is_missing]])
-        else:
-            new = getattr(extractor, modality)(items)
-        new = np.asarray(new, dtype=np.float32)
+        missing_labels = np.asarray(labels)[first[is_missing]] if modality == "text" else None
+        parts = []
+        # In chunks, so that decoded clips and their spectrograms never all sit in memory at once.
+        for start in range(0, len(missing), FEATURE_CHUNK):
+            chunk = missing[start : start + FEATURE_CHUNK]
+            items = load(chunk)
+            if len(items) != len(chunk):
+                raise ValueError(f"load returned {len(items)} items for {len(chunk)} ids")
+            if modality == "text":
+                parts.append(extractor.text(items, missing_labels[start : start + FEATURE_CHUNK]))
+            else:
+                parts.append(getattr(extractor, modality)(items))
+        new = np.concatenate(parts).astype(np.float32)
         if known_ids.size:
             known_ids, known = np.concatenate([known_ids, missing]), np.concatenate([known, new])
             order = np.argsort(known_ids, kind="stable")
