@@ -17,4 +17,4 @@ test: setup
 	$(PYTHON) -m pytest -q
 
 bench: setup
-	$(PYTHON) bench/build_speed.py && $(PYTHON) bench/label_switching.py
+	$(PYTHON) bench/build_speed.py && $(PYTHON) bench/label_switching.py && $(PYTHON) bench/export_speed.py

@@ -89,6 +89,11 @@ class LumaConfig(datasets.BuilderConfig):
     # per-sample features for diversity sampling and label switching
     feature_extractor: str = "model-free"  # model-free | pretrained
 
+    def changes(self) -> dict:
+        """The parameters whose values differ from the defaults."""
+        defaults = LumaConfig()
+        return {p: getattr(self, p) for p in PARAMETERS if getattr(self, p) != getattr(defaults, p)}
+
     def validate(self) -> None:
         for name, kind in PARAMETER_TYPES.items():
             value = getattr(self, name)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import shutil
 import sys
@@ -21,15 +22,17 @@ def _cache_home() -> Path:
 
 def mini_source(**options) -> Path:
     """The embedded mini source for `options`, written once into the cache (atomically) and reused."""
-    from .mini import write_mini_source
+    from . import mini, mini_text
 
     options = {**MINI_DEFAULTS, **options}
-    target = _cache_home() / ("mini-" + "-".join(f"{k}{v}" for k, v in sorted(options.items())))
+    # The generator's own code is part of the key, so a changed generator never reuses an old tree.
+    code = hashlib.sha256(b"".join(Path(m.__file__).read_bytes() for m in (mini, mini_text))).hexdigest()[:12]
+    target = _cache_home() / ("mini-" + "-".join(f"{k}{v}" for k, v in sorted(options.items())) + f"-{code}")
     if not target.exists():
         target.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=".partial-"))
         try:
-            write_mini_source(staging, **options)
+            mini.write_mini_source(staging, **options)
             staging.rename(target)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
@@ -65,8 +68,8 @@ def _configs(_args) -> None:
 
     defaults = LumaConfig()
     for config in CONFIGS:
-        changed = [f"{p}={getattr(config, p)}" for p in PARAMETERS if getattr(config, p) != getattr(defaults, p)]
-        print(f"{config.name:<16} {config.description}  {' '.join(changed)}".rstrip())
+        changed = " ".join(f"{p}={value}" for p, value in config.changes().items())
+        print(f"{config.name:<16} {config.description}  {changed}".rstrip())
     for alias, target in CONFIG_ALIASES.items():
         print(f"{alias:<16} alias of {target}")
     print("\nparameters (key=value; defaults shown):")
@@ -119,6 +122,59 @@ def _build(args) -> None:
         )
 
 
+def _export(args) -> None:
+    from .export import export
+
+    parameters = parse_parameters(args.parameters)
+    data_dir = _resolve_source(args.source)
+    print(f"exporting {args.configs} from {data_dir or 'the published LUMA sources'}", file=sys.stderr)
+    out = export(
+        args.configs.split(","),
+        args.out,
+        data_dir=data_dir,
+        parameters=parameters,
+        num_proc=args.num_proc,
+        cache_dir=args.cache_dir,
+        max_shard_size=args.max_shard_size,
+        row_group_size=args.row_group_size,
+        overwrite=args.overwrite,
+        repo_id=args.repo_id,
+    )
+    print(f"exported to {out}; upload it with: luma push --repo-id {args.repo_id or 'ID'} {out}")
+
+
+def _push(args) -> None:
+    from .hub import push
+
+    print(push(args.folder, args.repo_id, private=args.private))
+
+
+def _benchmark(args) -> None:
+    from baselines.benchmark import DEFAULT_METHODS, DEFAULT_MODALITIES, BenchmarkConfig, run_benchmark
+    from luma import CONFIG_ALIASES, CONFIGS
+
+    def names(text: str, allowed: tuple[str, ...], option: str) -> tuple[str, ...]:
+        chosen = tuple(n.strip() for n in text.split(",") if n.strip())
+        unknown = [n for n in chosen if n not in allowed]
+        if unknown or not chosen:
+            raise SystemExit(f"error: {option}: unknown {unknown or text!r}; choose from {', '.join(allowed)}")
+        return chosen
+
+    config = BenchmarkConfig(
+        out=Path(args.out),
+        data_dir=_resolve_source(args.source),
+        variants=names(args.variants, tuple(c.name for c in CONFIGS) + tuple(CONFIG_ALIASES), "--variants"),
+        methods=names(args.methods, DEFAULT_METHODS, "--methods"),
+        modalities=names(args.modalities, DEFAULT_MODALITIES, "--modalities"),
+        epochs=args.epochs,
+        ensemble_size=args.ensemble_size,
+        mc_passes=args.mc_passes,
+        seed=args.seed,
+        cache_dir=str(_cache_home() / "datasets"),
+    )
+    print(f"report: {run_benchmark(config)}")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="luma", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -140,14 +196,45 @@ def main(argv: list[str] | None = None) -> None:
     build.set_defaults(run=_build)
 
     # key=value pairs may follow options (`build clean --out X seed=1`), which argparse cannot parse positionally.
+    export = commands.add_parser("export", help="write variants as Parquet shards + dataset card, for the Hub")
+    export.add_argument("--configs", required=True, help="comma-separated configs or aliases: clean,label_noise_0.3")
+    export.add_argument("--source", default="real", help="a folder, a base URL, 'mini' or 'real' (default)")
+    export.add_argument("--out", required=True, help="the folder to write (must not exist or be empty)")
+    export.add_argument("--overwrite", action="store_true", help="replace --out once the new export is complete")
+    export.add_argument("--num-proc", type=int, default=None)
+    export.add_argument("--cache-dir", default=None, help="datasets cache for the builds (default: the HF cache)")
+    export.add_argument("--max-shard-size", default="500MB", help="Arrow size of a split per Parquet file")
+    export.add_argument("--row-group-size", type=int, default=100, help="records per Parquet row group")
+    export.add_argument("--repo-id", default=None, help="the Hub repo named in the card's examples")
+    export.add_argument("parameters", nargs="*", metavar="key=value")
+    export.set_defaults(run=_export)
+
+    push = commands.add_parser("push", help="upload an exported folder to a Hub dataset repo")
+    push.add_argument("folder")
+    push.add_argument("--repo-id", required=True)
+    push.add_argument("--private", action="store_true")
+    push.set_defaults(run=_push)
+
+    bench = commands.add_parser("benchmark", help="train and evaluate the uncertainty baselines; write report.md")
+    bench.add_argument("--source", default="mini", help="a folder, a base URL, 'mini' (default) or 'real'")
+    bench.add_argument("--variants", default="clean,low_diversity,label_noise_0.3,sample_noise")
+    bench.add_argument("--methods", default="mcd,de,rcml")
+    bench.add_argument("--modalities", default="image,audio,text,multimodal")
+    bench.add_argument("--out", required=True)
+    bench.add_argument("--epochs", type=int, default=10)
+    bench.add_argument("--ensemble-size", type=int, default=3, help="the paper used 10")
+    bench.add_argument("--mc-passes", type=int, default=20)
+    bench.add_argument("--seed", type=int, default=0)
+    bench.set_defaults(run=_benchmark)
+
     args, extra = parser.parse_known_args(argv)
-    if extra and (args.command != "build" or not all("=" in item for item in extra)):
+    if extra and (args.command not in ("build", "export") or not all("=" in item for item in extra)):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if extra:
         args.parameters += extra
     try:
         args.run(args)
-    except (ValueError, NotImplementedError) as err:
+    except (ValueError, FileExistsError, FileNotFoundError) as err:
         raise SystemExit(f"error: {err}") from None
 
 

@@ -44,3 +44,30 @@ def test_mini_refuses_a_non_empty_folder(tmp_path):
     (tmp_path / "keep.txt").write_text("mine")
     with pytest.raises(SystemExit, match="not empty"):
         main(["mini", str(tmp_path)])
+
+
+def test_export_then_load_dataset(mini_source, tmp_path, capsys):
+    import datasets
+
+    out = tmp_path / "hub"
+    main(["export", "--configs", "clean,label_noise", "--source", str(mini_source), "--out", str(out)])
+    assert "luma push --repo-id" in capsys.readouterr().out
+    assert sorted(datasets.get_dataset_config_names(str(out))) == ["clean", "label_noise", "label_noise_0.3"]
+    test = datasets.load_dataset(str(out), "label_noise_0.3", split="test")
+    assert len(test) == 42 * SMALL["test_per_class"] and "label_switched" in test.column_names
+
+
+def test_benchmark_writes_the_report_and_plots(mini_source, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("LUMA_HOME", str(tmp_path / "home"))
+    out = tmp_path / "report"
+    argv = ["benchmark", "--source", str(mini_source), "--variants", "clean,label_noise", "--methods", "mcd,rcml"]
+    main([*argv, "--modalities", "text,multimodal", "--epochs", "2", "--mc-passes", "3", "--out", str(out)])
+    report = (out / "report.md").read_text()
+    assert "Table 1 (multimodal)" in report and "Table 2" in report and "label_switched" in report
+    assert all((out / name).stat().st_size > 1000 for name in ("reliability.png", "ood_roc.png"))
+    assert "uncertainty_distributions.png" in report
+
+
+def test_benchmark_rejects_unknown_names(tmp_path):
+    with pytest.raises(SystemExit, match="--methods: unknown"):
+        main(["benchmark", "--methods", "mcd,svm", "--out", str(tmp_path)])

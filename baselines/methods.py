@@ -1,0 +1,199 @@
+"""The three uncertainty methods of the LUMA paper, on the shared networks (`models`) and training loop (`train`).
+
+- `MCDropout`: one late-fusion model; at test time its dropout stays on and T passes are kept.
+- `DeepEnsemble`: M late-fusion models, each initialised and trained with its own seed; dropout off at test time.
+- `RCML`: per-modality evidence networks fused by RCML's running average of evidences, trained with RCML's loss.
+
+`predict` returns a `Prediction` holding raw outputs only: mu and sigma per pass or member (T, N, K) for MCD and DE,
+the Dirichlet parameters for RCML. Uncertainty measures are `baselines.uncertainty`'s business.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import torch
+from torch import nn
+
+from .data import FLAGS, MODALITIES
+from .losses import rcml_loss, sampling_softmax_nll
+from .models import build_model
+from .train import TrainConfig, batches, resolve_device, train
+from .uncertainty import softmax
+
+PREDICT_BATCH_SIZE = 256
+
+
+@dataclass
+class Prediction:
+    mu: np.ndarray | None = None  # (T, N, K) logits, one slice per MC pass or ensemble member
+    sigma: np.ndarray | None = None  # (T, N, K) aleatoric scales, aligned with mu
+    alpha: np.ndarray | None = None  # (N, K) fused Dirichlet parameters (RCML)
+    alphas: dict[str, np.ndarray] | None = None  # per modality (N, K) Dirichlet parameters (RCML)
+    labels: np.ndarray | None = None  # (N,) targets, where the data had them
+    is_ood: np.ndarray | None = None  # (N,) bool
+    flags: dict[str, np.ndarray] = field(default_factory=dict)  # provenance flags (label_switched, image_noise, ...)
+
+    def probs(self) -> np.ndarray:
+        """(N, K) predictive probabilities: the softmax of mu over classes averaged over passes (sigma ignored), or
+        alpha / alpha_0."""
+        if self.alpha is not None:
+            return self.alpha / self.alpha.sum(axis=-1, keepdims=True)
+        return softmax(self.mu).mean(axis=0)
+
+
+def _numpy(tensor: torch.Tensor) -> np.ndarray:
+    return tensor.detach().cpu().numpy()
+
+
+def _targets(data: dict[str, torch.Tensor]) -> dict:
+    return {
+        "labels": _numpy(data["label"]) if "label" in data else None,
+        "is_ood": _numpy(data["is_ood"]) if "is_ood" in data else None,
+        "flags": {name: _numpy(data[name]) for name in FLAGS if name in data},
+    }
+
+
+class _Method:
+    method: str
+
+    def __init__(
+        self, modalities=MODALITIES, train_config: TrainConfig | None = None, num_classes: int = 42, text_dim: int = 384
+    ):
+        self.modalities = tuple(modalities)
+        self.config = train_config or TrainConfig()
+        self.num_classes = num_classes
+        self.text_dim = text_dim
+
+    def _new_model(self, seed: int) -> nn.Module:
+        torch.manual_seed(seed)
+        return build_model(self.method, self.modalities, self.num_classes, self.text_dim)
+
+    def _outputs(self, model: nn.Module, data: dict, step) -> list:
+        """`step(model, batch)` over `data` in batches, without gradients, its tuples concatenated per position."""
+        device = resolve_device(self.config.device)
+        model.to(device)
+        n = len(next(iter(data.values())))
+        with torch.no_grad():
+            parts = [step(model, batch) for batch in batches(data, torch.arange(n), PREDICT_BATCH_SIZE, device)]
+        return [torch.cat(column, dim=-2) for column in zip(*parts, strict=True)]
+
+
+class _TwoHeadMethod(_Method):
+    def __init__(self, *args, loss_samples: int = 20, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.loss_samples = loss_samples
+
+    def loss(self, model: nn.Module, batch: dict, epoch: int | None) -> torch.Tensor:
+        logits, sigma = model(batch)
+        return sampling_softmax_nll(logits, sigma, batch["label"], self.loss_samples)
+
+
+class MCDropout(_TwoHeadMethod):
+    """Monte Carlo Dropout: `passes` stochastic forward passes with the dropout modules on (everything else in eval
+    mode). The passes are seeded by the training seed, so `predict` is repeatable."""
+
+    method = "mcd"
+
+    def __init__(self, *args, passes: int = 20, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.passes = passes
+        self.model: nn.Module | None = None
+
+    def fit(self, data: dict[str, torch.Tensor]) -> dict:
+        self.model = self._new_model(self.config.seed)
+        self.history = train(self.model, self.loss, data, self.config)
+        return self.history
+
+    def predict(self, data: dict[str, torch.Tensor]) -> Prediction:
+        self.model.eval()
+        for module in self.model.modules():
+            if isinstance(module, nn.Dropout):
+                module.train()
+
+        def step(model, batch):
+            outputs = [model(batch) for _ in range(self.passes)]
+            return torch.stack([mu for mu, _ in outputs]), torch.stack([sigma for _, sigma in outputs])
+
+        device = resolve_device(self.config.device)
+        try:
+            with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+                torch.manual_seed(self.config.seed)
+                mu, sigma = self._outputs(self.model, data, step)
+        finally:
+            self.model.eval()
+        return Prediction(mu=_numpy(mu), sigma=_numpy(sigma), **_targets(data))
+
+
+class DeepEnsemble(_TwoHeadMethod):
+    """`members` late-fusion models; member m is initialised and trained with seed `train_config.seed + m`."""
+
+    method = "de"
+
+    def __init__(self, *args, members: int = 10, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.members = members
+        self.models: list[nn.Module] = []
+
+    def fit(self, data: dict[str, torch.Tensor]) -> list[dict]:
+        self.models, self.history = [], []
+        for m in range(self.members):
+            seed = self.config.seed + m
+            model = self._new_model(seed)
+            self.history.append(train(model, self.loss, data, replace(self.config, seed=seed)))
+            self.models.append(model)
+        return self.history
+
+    def predict(self, data: dict[str, torch.Tensor]) -> Prediction:
+        mus, sigmas = [], []
+        for model in self.models:
+            model.eval()
+            mu, sigma = self._outputs(model, data, lambda model, batch: model(batch))
+            mus.append(mu)
+            sigmas.append(sigma)
+        return Prediction(mu=_numpy(torch.stack(mus)), sigma=_numpy(torch.stack(sigmas)), **_targets(data))
+
+
+class RCML(_Method):
+    """Reliable Conflictive Multi-View Learning (Xu et al., AAAI 2024) on LUMA's modalities: see
+    `models.EvidentialFusion` (the fusion, and why the order of `modalities` matters) and `losses.rcml_loss`."""
+
+    method = "rcml"
+
+    def __init__(self, *args, anneal_epochs: int = 10, gamma: float = 1.0, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.anneal_epochs = anneal_epochs
+        self.gamma = gamma
+        self.model: nn.Module | None = None
+
+    def loss(self, model: nn.Module, batch: dict, epoch: int | None) -> torch.Tensor:
+        fused, alphas = model(batch)
+        return rcml_loss(fused, alphas, batch["label"], epoch, self.anneal_epochs, self.gamma)
+
+    def fit(self, data: dict[str, torch.Tensor]) -> dict:
+        self.model = self._new_model(self.config.seed)
+        self.history = train(self.model, self.loss, data, self.config)
+        return self.history
+
+    def predict(self, data: dict[str, torch.Tensor]) -> Prediction:
+        self.model.eval()
+
+        def step(model, batch):
+            fused, alphas = model(batch)
+            return fused, *(alphas[m] for m in self.modalities)
+
+        fused, *alphas = self._outputs(self.model, data, step)
+        per_modality = {m: _numpy(alpha) for m, alpha in zip(self.modalities, alphas, strict=True)}
+        return Prediction(alpha=_numpy(fused), alphas=per_modality, **_targets(data))
+
+
+METHODS = {"mcd": MCDropout, "de": DeepEnsemble, "rcml": RCML}
+
+
+def make_method(name: str, modalities=MODALITIES, train_config: TrainConfig | None = None, **kwargs) -> _Method:
+    """The method called `name` (mcd, de or rcml); `kwargs` go to its class (passes, members, anneal_epochs, gamma,
+    loss_samples, num_classes, text_dim)."""
+    if name not in METHODS:
+        raise ValueError(f"unknown method {name!r}; choose one of: {', '.join(METHODS)}")
+    return METHODS[name](modalities, train_config, **kwargs)

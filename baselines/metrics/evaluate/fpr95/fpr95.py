@@ -1,0 +1,40 @@
+"""FPR at 95% TPR as a local `evaluate` metric (loads offline)."""
+
+import datasets
+import evaluate
+
+from baselines.metrics import fpr95
+
+_DESCRIPTION = """False positive rate at 95% true positive rate, as TorchUncertainty's FPR95: among the thresholds
+at the distinct scores, down to the first reaching TPR = 1, the FPR at the one whose TPR is closest to 0.95 (the
+lowest such threshold on a tie)."""
+
+_KWARGS_DESCRIPTION = """
+Args:
+    scores: (N,) scores, higher for the positives.
+    references: (N,) 0/1, 1 for the positives; both classes must occur.
+Returns:
+    fpr95: the false positive rate, in [0, 1]; lower is better.
+"""
+
+_CITATION = """\
+@inproceedings{liang2018enhancing,
+  title={Enhancing The Reliability of Out-of-distribution Image Detection in Neural Networks},
+  author={Liang, Shiyu and Li, Yixuan and Srikant, R.},
+  booktitle={International Conference on Learning Representations},
+  year={2018}
+}
+"""
+
+
+class FPR95(evaluate.Metric):
+    def _info(self):
+        return evaluate.MetricInfo(
+            description=_DESCRIPTION,
+            citation=_CITATION,
+            inputs_description=_KWARGS_DESCRIPTION,
+            features=datasets.Features({"scores": datasets.Value("float64"), "references": datasets.Value("int64")}),
+        )
+
+    def _compute(self, scores, references):
+        return {"fpr95": fpr95(scores, references)}

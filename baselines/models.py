@@ -1,0 +1,165 @@
+"""The LUMA baseline networks: one small classifier per modality, fused late.
+
+Each modality network ends in two heads (Valdenegro-Toro & Mori): the logits mu and a positive aleatoric scale sigma
+(softplus), one per class, trained with `losses.sampling_softmax_nll`. Dropout (p = 0.3) sits in `nn.Dropout` modules,
+so that MC Dropout can switch exactly those back on at test time. Convolutions are followed by max pooling, then the
+ReLU: the same function as ReLU then pooling (ReLU is monotonic), on a quarter of the values.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .data import MODALITIES
+
+DROPOUT = 0.3
+HIDDEN = 128
+
+
+class _TwoHeadNet(nn.Module):
+    """`body` (input -> hidden features) followed by a logits head and, unless `sigma_head` is false, a sigma head."""
+
+    def __init__(self, body: nn.Module, width: int, num_classes: int, sigma_head: bool):
+        super().__init__()
+        self.body = body
+        self.logits = nn.Linear(width, num_classes)
+        self.sigma = nn.Linear(width, num_classes) if sigma_head else None
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        hidden = self.body(x)
+        sigma = F.softplus(self.sigma(hidden)) if self.sigma is not None else None
+        return self.logits(hidden), sigma
+
+
+class ImageNet(_TwoHeadNet):
+    """(N, 3, 32, 32) -> two 3x3 convolutions (32, 64 channels), each with max pooling, dropout, a linear layer."""
+
+    def __init__(self, num_classes: int = 42, dropout: float = DROPOUT, sigma_head: bool = True):
+        body = nn.Sequential(
+            nn.Conv2d(3, 32, 3, padding=1),
+            nn.MaxPool2d(2),
+            nn.ReLU(),
+            nn.Conv2d(32, 64, 3, padding=1),
+            nn.MaxPool2d(2),
+            nn.ReLU(),
+            nn.Dropout(dropout),
+            nn.Flatten(),
+            nn.Linear(64 * 8 * 8, HIDDEN),
+            nn.ReLU(),
+            nn.Dropout(dropout),
+        )
+        super().__init__(body, HIDDEN, num_classes, sigma_head)
+
+
+class AudioNet(_TwoHeadNet):
+    """(N, 1, 128, 128) log-mel spectrograms -> three 3x3 convolutions (16, 32, 64 channels) with max pooling, then
+    average pooling to a 4x4 grid, dropout, a linear layer. The first convolution has stride 2: a quarter of the
+    cost on a CPU, and a spoken word's spectrogram has little detail at the finest scale."""
+
+    def __init__(self, num_classes: int = 42, dropout: float = DROPOUT, sigma_head: bool = True):
+        layers = []
+        for channels_in, channels_out, stride in ((1, 16, 2), (16, 32, 1), (32, 64, 1)):
+            layers += [nn.Conv2d(channels_in, channels_out, 3, stride=stride, padding=1), nn.MaxPool2d(2), nn.ReLU()]
+        body = nn.Sequential(
+            *layers,
+            nn.AdaptiveAvgPool2d(4),
+            nn.Dropout(dropout),
+            nn.Flatten(),
+            nn.Linear(64 * 4 * 4, HIDDEN),
+            nn.ReLU(),
+            nn.Dropout(dropout),
+        )
+        super().__init__(body, HIDDEN, num_classes, sigma_head)
+
+
+class TextNet(_TwoHeadNet):
+    """(N, text_dim) mean-pooled token embeddings -> MLP 512-256 with dropout."""
+
+    def __init__(self, num_classes: int = 42, text_dim: int = 384, dropout: float = DROPOUT, sigma_head: bool = True):
+        body = nn.Sequential(
+            nn.Linear(text_dim, 512),
+            nn.ReLU(),
+            nn.Dropout(dropout),
+            nn.Linear(512, 256),
+            nn.ReLU(),
+            nn.Dropout(dropout),
+        )
+        super().__init__(body, 256, num_classes, sigma_head)
+
+
+def modality_net(modality: str, num_classes: int = 42, text_dim: int = 384, sigma_head: bool = True) -> nn.Module:
+    if modality == "image":
+        return ImageNet(num_classes, sigma_head=sigma_head)
+    if modality == "audio":
+        return AudioNet(num_classes, sigma_head=sigma_head)
+    if modality == "text":
+        return TextNet(num_classes, text_dim, sigma_head=sigma_head)
+    raise ValueError(f"unknown modality {modality!r}; choose from {', '.join(MODALITIES)}")
+
+
+def _check_modalities(modalities) -> tuple[str, ...]:
+    modalities = tuple(modalities)
+    unknown = [m for m in modalities if m not in MODALITIES]
+    if not modalities or unknown or len(set(modalities)) != len(modalities):
+        raise ValueError(f"modalities must be distinct names from {MODALITIES}, got {modalities}")
+    return modalities
+
+
+class LateFusion(nn.Module):
+    """One two-head network per modality; the fused logits and sigmas are their plain averages."""
+
+    def __init__(self, modalities=MODALITIES, num_classes: int = 42, text_dim: int = 384):
+        super().__init__()
+        self.modalities = _check_modalities(modalities)
+        self.nets = nn.ModuleDict({m: modality_net(m, num_classes, text_dim) for m in self.modalities})
+
+    def forward_modalities(self, batch: dict) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+        return {m: net(batch[m]) for m, net in self.nets.items()}
+
+    def forward(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
+        outputs = list(self.forward_modalities(batch).values())
+        logits = torch.stack([mu for mu, _ in outputs]).mean(dim=0)
+        sigma = torch.stack([sigma for _, sigma in outputs]).mean(dim=0)
+        return logits, sigma
+
+
+def fuse_evidence(evidences: list[torch.Tensor]) -> torch.Tensor:
+    """RCML's average belief fusion: a running average, e <- (e + e_v) / 2, over the views in the given order.
+
+    The order matters: the running average halves the weight of everything fused so far at each step, so with views
+    v1..vV the last view weighs 1/2, the one before 1/4, ..., and the first two 1/2^(V-1) each. With LUMA's three
+    modalities in the default order (image, audio, text) the fused evidence is image/4 + audio/4 + text/2. This is the
+    reference implementation's fusion, kept as is; reorder `modalities` to change which view dominates.
+    """
+    fused = evidences[0]
+    for evidence in evidences[1:]:
+        fused = (fused + evidence) / 2
+    return fused
+
+
+class EvidentialFusion(nn.Module):
+    """RCML: per-modality evidence networks (the same encoders, without the sigma head; evidence = softplus(logits)),
+    fused with `fuse_evidence` in the order of `modalities`. Outputs Dirichlet parameters alpha = evidence + 1."""
+
+    def __init__(self, modalities=MODALITIES, num_classes: int = 42, text_dim: int = 384):
+        super().__init__()
+        self.modalities = _check_modalities(modalities)
+        self.nets = nn.ModuleDict(
+            {m: modality_net(m, num_classes, text_dim, sigma_head=False) for m in self.modalities}
+        )
+
+    def forward(self, batch: dict) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        evidences = {m: F.softplus(net(batch[m])[0]) for m, net in self.nets.items()}
+        fused = fuse_evidence(list(evidences.values()))
+        return fused + 1, {m: evidence + 1 for m, evidence in evidences.items()}
+
+
+def build_model(method: str, modalities: tuple[str, ...] = MODALITIES, num_classes: int = 42, text_dim: int = 384):
+    """`LateFusion` for "mcd" and "de", `EvidentialFusion` for "rcml"."""
+    if method in ("mcd", "de"):
+        return LateFusion(modalities, num_classes, text_dim)
+    if method == "rcml":
+        return EvidentialFusion(modalities, num_classes, text_dim)
+    raise ValueError(f"unknown method {method!r}; choose mcd, de or rcml")

@@ -1,0 +1,318 @@
+"""Materialise LUMA variants as a Hub-ready folder: Parquet shards with embedded media and a dataset card.
+
+`datasets` >= 4 runs no loading scripts and the Hub viewer only reads data files, so a repo that answers
+`load_dataset("<user>/luma", "label_noise")` must hold the variants themselves. `export` builds each
+variant with the `Luma` builder and writes
+
+    <out>/README.md                                   the card: YAML (configs, dataset_info, licence, ...) + text
+    <out>/data/<config>/<split>-NNNNN-of-NNNNN.parquet
+
+Image and audio bytes are embedded; row groups hold `row_group_size` records, so one row group is a few MB,
+far below the dataset viewer's 286 MiB per-request limit. Everything is written into a staging folder next
+to `out` and renamed at the end: a failed export leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+
+import datasets
+import yaml
+from datasets.arrow_writer import ParquetWriter
+from datasets.info import DatasetInfosDict
+from datasets.utils.metadata import MetadataConfigs
+from datasets.utils.py_utils import convert_file_size_to_int
+from huggingface_hub import DatasetCard, DatasetCardData
+
+from .classes import CLASS_NAMES, NUM_ID_CLASSES
+from .records import FEATURES
+from .sources import is_url
+
+CARD_DIR = Path(__file__).resolve().parent.parent / "dataset_card"
+DEFAULT_CONFIG = "clean"
+MAX_SHARD_SIZE = "500MB"  # Arrow bytes per Parquet file, as `push_to_hub`
+ROW_GROUP_SIZE = 100  # records per row group: ~3-20 MB with image + audio, a cheap random access for the viewer
+NOT_DATA = ("data_dir", "allow_unverified_pickle")  # parameters that do not change the records
+SIZE_CATEGORIES = ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"))
+
+
+def data_dir_of(config: str) -> str:
+    return f"data/{config}"
+
+
+def shard_name(split: str, index: int, count: int) -> str:
+    return f"{split}-{index:05d}-of-{count:05d}.parquet"
+
+
+def export(
+    configs: Iterable[str],
+    out_dir,
+    data_dir: str | None = None,
+    parameters: dict | None = None,
+    num_proc: int | None = None,
+    cache_dir: str | None = None,
+    max_shard_size: int | str = MAX_SHARD_SIZE,
+    row_group_size: int = ROW_GROUP_SIZE,
+    overwrite: bool = False,
+    repo_id: str | None = None,
+    card_dir=CARD_DIR,
+) -> Path:
+    """Build `configs` (names or aliases) with `Luma(name, data_dir=..., **parameters)` and write them, with
+    their card, into `out_dir`; returns its path. `parameters` apply to every config; `repo_id` (the Hub repo
+    it is meant for) only appears in the card's examples.
+
+    `num_proc` and `cache_dir` go to the builds (`download_and_prepare`); `max_shard_size` is the Arrow size
+    of a split per Parquet file, `row_group_size` the records per row group.
+    Every config and parameter is checked before anything is built; the output appears only when complete.
+    `out_dir` must not exist or be empty, unless `overwrite` (then it is replaced at the very end).
+    """
+    from luma import CONFIG_ALIASES, Luma
+
+    names = _resolve(configs)
+    parameters = dict(parameters or {})
+    if "data_dir" in parameters:
+        if data_dir is not None:
+            raise ValueError("give data_dir either as the data_dir argument or as a parameter, not both")
+        data_dir = parameters.pop("data_dir")
+    if row_group_size < 1:
+        raise ValueError(f"row_group_size must be >= 1, got {row_group_size}")
+    max_shard_bytes = convert_file_size_to_int(max_shard_size)
+    out = Path(out_dir).absolute()
+    if out.exists() and not overwrite and (not out.is_dir() or any(out.iterdir())):
+        raise FileExistsError(f"{out} exists and is not empty (pass overwrite=True / --overwrite to replace it)")
+    card_dir = Path(card_dir)
+    if not (card_dir / "template.md").is_file():
+        # dataset_card/ lives in the repository, next to luma_builders/: an editable install (`pip install -e .`)
+        raise FileNotFoundError(f"no dataset card template in {card_dir}: use a clone of the repository")
+    template = (card_dir / "template.md").read_text(encoding="utf-8")
+    static = _card_metadata(card_dir)
+    descriptions = _field_descriptions(card_dir)
+
+    # Instantiating a builder validates its config and parameters: a typo fails here, before any build.
+    builders = [Luma(name, data_dir=data_dir, cache_dir=cache_dir, **parameters) for name in names]
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.partial-"))
+    try:
+        written = {}
+        for builder in builders:
+            builder.download_and_prepare(num_proc=num_proc)
+            written[builder.config.name] = _write_config(builder, staging, max_shard_bytes, row_group_size)
+        aliases = {alias: target for alias, target in CONFIG_ALIASES.items() if target in written}
+        card = render_card(builders, written, aliases, data_dir, parameters, static, descriptions, template, repo_id)
+        card.save(staging / "README.md")
+        _replace(staging, out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return out
+
+
+def _resolve(configs: Iterable[str]) -> list[str]:
+    """Config names, aliases resolved, duplicates dropped, in the order of CONFIGS; unknown names fail here."""
+    from luma import CONFIG_ALIASES, CONFIGS
+
+    if isinstance(configs, str):
+        configs = configs.split(",")
+    known = [c.name for c in CONFIGS]
+    names = []
+    for name in (c.strip() for c in configs if c.strip()):
+        name = CONFIG_ALIASES.get(name, name)
+        if name not in known:
+            raise ValueError(f"unknown LUMA config {name!r}; known: {known + list(CONFIG_ALIASES)}")
+        if name not in names:
+            names.append(name)
+    if not names:
+        raise ValueError("no config to export")
+    return sorted(names, key=known.index)  # the same configs give the same card, whatever the order asked
+
+
+def _replace(staging: Path, out: Path) -> None:
+    if not out.exists():
+        staging.rename(out)
+        return
+    if out.is_dir() and not any(out.iterdir()):
+        out.rmdir()
+        staging.rename(out)
+        return
+    old = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.old-"))
+    old.rmdir()
+    out.rename(old)
+    staging.rename(out)
+    if old.is_dir():
+        shutil.rmtree(old)
+    else:
+        old.unlink()
+
+
+def _write_config(builder, root: Path, max_shard_bytes: int, row_group_size: int) -> dict:
+    """Write every split of a prepared builder; returns {split: [(relative path, bytes, records), ...]}."""
+    name = builder.config.name
+    folder = root / data_dir_of(name)
+    folder.mkdir(parents=True)
+    files = {}
+    for split, info in builder.info.splits.items():
+        dataset = builder.as_dataset(split)
+        table = dataset.with_format("arrow")  # the prepared Arrow file, memory-mapped
+        rows = len(dataset)
+        num_shards = max(1, min(rows, math.ceil((info.num_bytes or dataset.data.nbytes) / max_shard_bytes)))
+        files[split] = []
+        for index in range(num_shards):
+            start, end = index * rows // num_shards, (index + 1) * rows // num_shards
+            path = folder / shard_name(split, index, num_shards)
+            with ParquetWriter(
+                path=str(path), features=dataset.features, writer_batch_size=row_group_size, embed_local_files=True
+            ) as writer:
+                for offset in range(start, end, row_group_size):
+                    writer.write_table(table[offset : min(offset + row_group_size, end)])
+                writer.finalize()
+            files[split].append((path.relative_to(root).as_posix(), path.stat().st_size, end - start))
+    return files
+
+
+def _card_metadata(card_dir: Path) -> dict:
+    return yaml.safe_load((card_dir / "metadata.yaml").read_text(encoding="utf-8"))
+
+
+def _field_descriptions(card_dir: Path) -> dict:
+    descriptions = yaml.safe_load((card_dir / "fields.yaml").read_text(encoding="utf-8"))
+    if set(descriptions) != set(FEATURES):
+        missing, extra = sorted(set(FEATURES) - set(descriptions)), sorted(set(descriptions) - set(FEATURES))
+        raise ValueError(f"{card_dir / 'fields.yaml'} out of date with FEATURES: missing {missing}, unknown {extra}")
+    return descriptions
+
+
+def render_card(
+    builders, written, aliases, data_dir, parameters, static, descriptions, template, repo_id=None
+) -> DatasetCard:
+    """The dataset card: YAML metadata (configs, dataset_info per config, licence, ...) and the text."""
+    names = [b.config.name for b in builders]
+    default = DEFAULT_CONFIG if DEFAULT_CONFIG in names else names[0]
+    order = [default] + [n for n in names if n != default]
+    by_name = {b.config.name: b for b in builders}
+
+    def entry(target):
+        return {
+            "data_files": [{"split": split, "path": f"{data_dir_of(target)}/{split}-*"} for split in written[target]],
+        }
+
+    configs = {name: {**entry(name), **({"default": True} if name == default else {})} for name in order}
+    configs.update({alias: entry(target) for alias, target in aliases.items()})
+    infos = {}
+    for name in [*order, *aliases]:
+        target = aliases.get(name, name)
+        info = by_name[target].info
+        infos[name] = datasets.DatasetInfo(
+            config_name=name,
+            features=info.features,
+            splits=info.splits,
+            download_size=sum(size for files in written[target].values() for _, size, _ in files),
+            dataset_size=sum(split.num_bytes for split in info.splits.values()),
+        )
+    records = max(sum(s.num_examples for s in by_name[n].info.splits.values()) for n in names)
+    card_data = DatasetCardData(
+        **static, size_categories=[next((c for limit, c in SIZE_CATEGORIES if records < limit), "1M<n<10M")]
+    )
+    MetadataConfigs(configs).to_dataset_card_data(card_data)
+    DatasetInfosDict(infos).to_dataset_card_data(card_data)
+    info = builders[0].info
+    return DatasetCard.from_template(
+        card_data,
+        template_str=template,
+        repo_id=repo_id or "<user>/luma",
+        default_config=default,
+        example_config=next((n for n in order if n != default), default),
+        source=_source_sentence(data_dir),
+        overrides=", ".join(f"`{k}={v}`" for k, v in sorted(parameters.items()) if k not in NOT_DATA),
+        configs_table=configs_table(builders, aliases, default),
+        defaults=defaults_line(builders),
+        classes_table=classes_table(),
+        fields_table=fields_table(descriptions),
+        exporter=_exporter_version(),
+        homepage=info.homepage,
+        citation=info.citation.strip(),
+    )
+
+
+def _source_sentence(data_dir: str | None) -> str:
+    if data_dir is None:
+        return "the published LUMA sources (the pinned locations and checksums of `luma_builders/default_source.json`)"
+    if is_url(data_dir):
+        return f"the LUMA source at <{data_dir}>, not the published locations"
+    return f"a local LUMA source folder (`{Path(data_dir).resolve().name}`), **not the published data**"
+
+
+def _changed(config) -> dict:
+    return {p: value for p, value in config.changes().items() if p not in NOT_DATA}
+
+
+def configs_table(builders, aliases: dict, default: str) -> str:
+    """One row per exported config: what it is, the parameters it sets (vs the defaults), records per split."""
+    splits = list(builders[0].info.splits)
+    lines = [
+        "| config | what it is | parameters (others at their defaults) | " + " | ".join(splits) + " |",
+        "|---|---|---|" + "---|" * len(splits),
+    ]
+    for builder in builders:
+        c = builder.config
+        name = f"`{c.name}` (default)" if c.name == default else f"`{c.name}`"
+        name += "".join(f", alias `{a}`" for a, t in aliases.items() if t == c.name)
+        changed = " ".join(f"`{k}={v}`" for k, v in _changed(c).items()) or "none"
+        counts = " | ".join(f"{builder.info.splits[s].num_examples:,}" for s in splits)
+        lines.append(f"| {name} | {c.description} | {changed} | {counts} |")
+    return "\n".join(lines)
+
+
+def defaults_line(builders) -> str:
+    from luma import PARAMETERS, LumaConfig
+
+    set_somewhere = {p for b in builders for p in _changed(b.config)}
+    defaults = LumaConfig()
+    return ", ".join(
+        f"`{p}={getattr(defaults, p)}`" for p in PARAMETERS if p not in NOT_DATA and p not in set_somewhere
+    )
+
+
+def classes_table() -> str:
+    ood = ", ".join(f"{i} {n}" for i, n in enumerate(CLASS_NAMES) if i >= NUM_ID_CLASSES)
+    in_dist = ", ".join(f"{i} {n}" for i, n in enumerate(CLASS_NAMES) if i < NUM_ID_CLASSES)
+    return (
+        "| ids | classes |\n|---|---|\n"
+        f"| 0-{NUM_ID_CLASSES - 1} (in-distribution) | {in_dist} |\n"
+        f"| {NUM_ID_CLASSES}-{len(CLASS_NAMES) - 1} (out-of-distribution) | {ood} |"
+    )
+
+
+def feature_type(feature) -> str:
+    if isinstance(feature, datasets.Image):
+        return "Image (PNG bytes)"
+    if isinstance(feature, datasets.Audio):
+        return f"Audio (WAV bytes, {feature.sampling_rate // 1000} kHz mono)"
+    if isinstance(feature, datasets.ClassLabel):
+        return f"ClassLabel ({feature.num_classes} classes)"
+    if isinstance(feature, datasets.Value):
+        return feature.dtype
+    if isinstance(feature, dict):
+        inner = {feature_type(f) for f in feature.values()}
+        kind = inner.pop() if len(inner) == 1 else "mixed"
+        return "{" + ", ".join(feature) + "} of " + kind
+    return type(feature).__name__
+
+
+def fields_table(descriptions: dict) -> str:
+    lines = ["| field | type | meaning |", "|---|---|---|"]
+    lines += [f"| `{name}` | {feature_type(f)} | {descriptions[name]} |" for name, f in FEATURES.items()]
+    return "\n".join(lines)
+
+
+def _exporter_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("luma-for-datasets")
+    except PackageNotFoundError:
+        return "unknown"

@@ -1,0 +1,338 @@
+"""The metrics against sklearn, torchmetrics and brute-force references, and as offline `evaluate` modules."""
+
+import itertools
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from sklearn.metrics import (
+    accuracy_score,
+    average_precision_score,
+    brier_score_loss,
+    log_loss,
+    roc_auc_score,
+    roc_curve,
+)
+from torchmetrics.classification import BinaryAUROC, BinaryAveragePrecision, MulticlassCalibrationError
+
+from baselines import metrics
+from baselines.metrics import (
+    EVALUATE_MODULES,
+    accuracy,
+    aupr,
+    aurc,
+    auroc,
+    brier,
+    detection_aurocs,
+    ece,
+    evaluate_module_path,
+    fpr95,
+    nll,
+    reliability_bins,
+)
+
+SEEDS = range(5)
+
+
+def classification_case(seed: int, num_samples: int = 300, num_classes: int = 6, ties: bool = False):
+    """Probability rows and labels that are right a bit more often than chance.
+
+    With ties, the rows come from a pool of 8, so that many confidences (and errors) repeat.
+    """
+    rng = np.random.default_rng(seed)
+    pool = rng.dirichlet(np.full(num_classes, 0.7), size=8 if ties else num_samples)
+    probs = pool[rng.integers(0, len(pool), num_samples)] if ties else pool
+    labels = np.where(rng.random(num_samples) < 0.5, probs.argmax(axis=1), rng.integers(0, num_classes, num_samples))
+    return probs, labels
+
+
+def detection_case(seed: int, num_samples: int = 400, ties: bool = False):
+    rng = np.random.default_rng(seed)
+    positives = rng.random(num_samples) < 0.3
+    scores = rng.normal(size=num_samples) + positives
+    if ties:
+        scores = np.round(scores)  # a handful of distinct values, each shared by both classes
+    return scores, positives
+
+
+# --- accuracy, NLL, Brier -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_accuracy_nll_brier_match_sklearn(seed):
+    probs, labels = classification_case(seed)
+    classes = range(probs.shape[1])
+    assert accuracy(probs, labels) == pytest.approx(accuracy_score(labels, probs.argmax(axis=1)), abs=1e-12)
+    assert nll(probs, labels) == pytest.approx(log_loss(labels, probs, labels=classes), rel=1e-9)
+    expected_brier = brier_score_loss(labels, probs, labels=classes, scale_by_half=False)
+    assert brier(probs, labels) == pytest.approx(expected_brier, rel=1e-9)
+
+
+def test_nll_and_brier_extremes():
+    one_hot = np.eye(3)
+    assert nll(one_hot, [0, 1, 2]) == 0.0
+    assert brier(one_hot, [0, 1, 2]) == 0.0
+    assert brier(one_hot, [1, 2, 0]) == pytest.approx(2.0)
+    assert nll(one_hot, [1, 2, 0]) == math.inf  # no clipping
+
+
+def test_torch_tensors_give_the_numpy_results():
+    probs, labels = classification_case(0)
+    as_bfloat16 = torch.tensor(probs, dtype=torch.bfloat16)
+    assert accuracy(torch.tensor(probs), torch.tensor(labels)) == accuracy(probs, labels)
+    as_float32 = torch.tensor(probs, dtype=torch.float32)
+    assert ece(as_float32, torch.tensor(labels)) == pytest.approx(ece(probs, labels), abs=1e-6)
+    assert nll(as_bfloat16, torch.tensor(labels)) == pytest.approx(nll(probs, labels), rel=1e-2)
+    scores, positives = detection_case(0)
+    assert auroc(torch.tensor(scores), torch.tensor(positives)) == auroc(scores, positives)
+
+
+# --- ECE and reliability bins ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("num_bins", [5, 15])
+@pytest.mark.parametrize("seed", SEEDS)
+def test_ece_matches_torchmetrics(seed, num_bins):
+    probs, labels = classification_case(seed)
+    reference = MulticlassCalibrationError(num_classes=probs.shape[1], n_bins=num_bins, norm="l1")
+    expected = reference(torch.tensor(probs), torch.tensor(labels)).item()
+    # torchmetrics computes in float32.
+    assert ece(probs, labels, num_bins=num_bins) == pytest.approx(expected, abs=1e-6)
+
+
+def test_ece_bins_are_closed_on_the_right():
+    # Confidences 1 and 0.75 share the bin (0.5, 1]: mean confidence 0.875, accuracy 0.5. (torchmetrics keeps a
+    # confidence of exactly 1 in a bin of its own and would give 0.5 * 1 + 0.5 * 0.25 = 0.625.)
+    probs = [[1.0, 0.0], [0.75, 0.25]]
+    assert ece(probs, [1, 0], num_bins=2) == pytest.approx(0.375)
+    # A confidence on an inner edge belongs to the bin that edge closes.
+    bins = reliability_bins([[0.5, 0.5], [0.6, 0.4]], [0, 0], num_bins=2)
+    assert bins["count"].tolist() == [1, 1]
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_reliability_bins_are_consistent(seed):
+    probs, labels = classification_case(seed, num_classes=3)
+    bins = reliability_bins(probs, labels, num_bins=15)
+    assert bins["edges"].shape == (16,) and bins["count"].sum() == len(labels)
+    filled = bins["count"] > 0
+    assert not filled.all()  # with 3 classes no confidence is below 1/3: those bins are empty, hence NaN
+    assert np.isnan(bins["confidence"][~filled]).all() and np.isnan(bins["accuracy"][~filled]).all()
+    assert (bins["confidence"][filled] > bins["edges"][:-1][filled]).all()
+    assert (bins["confidence"][filled] <= bins["edges"][1:][filled]).all()
+    correct = probs.argmax(axis=1) == labels
+    assert np.sum(bins["accuracy"][filled] * bins["count"][filled]) == pytest.approx(correct.sum())
+
+
+# --- AURC -----------------------------------------------------------------------------------------------------
+
+
+def torch_uncertainty_aurc(confidence, errors) -> float:
+    """TorchUncertainty's AURC computation (sort by confidence, cumulative error rate, trapezoid over coverages
+    1/N .. 1, divided by 1 - 1/N), in torch; stable sort, so ties stay in input order."""
+    confidence, errors = torch.as_tensor(confidence), torch.as_tensor(errors, dtype=torch.float64)
+    errors = errors[torch.argsort(confidence, descending=True, stable=True)]
+    num_samples = len(errors)
+    risks = errors.cumsum(0) / torch.arange(1, num_samples + 1)
+    coverages = torch.arange(1, num_samples + 1, dtype=torch.float64) / num_samples
+    return (torch.trapezoid(risks, coverages) / (1 - 1 / num_samples)).item()
+
+
+def brute_force_aurc(confidence, errors) -> float:
+    """The mean, over every ordering of the tied confidences, of the area with plain loops."""
+    groups = [np.flatnonzero(confidence == value).tolist() for value in sorted(set(confidence), reverse=True)]
+    areas = []
+    for orderings in itertools.product(*(itertools.permutations(group) for group in groups)):
+        ranked = [errors[i] for ordering in orderings for i in ordering]
+        risks = [sum(ranked[: k + 1]) / (k + 1) for k in range(len(ranked))]
+        areas.append(sum((a + b) / 2 for a, b in itertools.pairwise(risks)) / (len(risks) - 1))
+    return float(np.mean(areas))
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_aurc_matches_torch_uncertainty_without_ties(seed):
+    probs, labels = classification_case(seed)
+    errors = probs.argmax(axis=1) != labels
+    assert aurc(probs, labels) == pytest.approx(torch_uncertainty_aurc(probs.max(axis=1), errors), abs=1e-12)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_aurc_with_ties_is_the_mean_over_tie_orderings(seed):
+    rng = np.random.default_rng(seed)
+    uncertainty = rng.integers(0, 3, 9).astype(float)  # three tied groups
+    errors = rng.random(9) < 0.5
+    labels = np.zeros(9, dtype=int)
+    probs = np.where(errors[:, None], [[0.2, 0.8]], [[0.8, 0.2]])  # wrong exactly where errors is set
+    assert aurc(probs, labels, uncertainty=uncertainty) == pytest.approx(brute_force_aurc(-uncertainty, errors))
+    # ... and does not depend on the input order.
+    order = rng.permutation(9)
+    assert aurc(probs[order], labels[order], uncertainty[order]) == pytest.approx(aurc(probs, labels, uncertainty))
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_aurc_with_many_ties_matches_brute_force(seed):
+    probs, labels = classification_case(seed, num_samples=10, ties=True)
+    errors = (probs.argmax(axis=1) != labels).tolist()
+    assert aurc(probs, labels) == pytest.approx(brute_force_aurc(probs.max(axis=1), errors))
+
+
+def test_aurc_hand_computed():
+    # TorchUncertainty's documented example: confidences 0.8 (right), 0.7 (right), 0.6 (wrong): risks 0, 0, 1/3.
+    assert aurc([[0.7, 0.3], [0.6, 0.4], [0.8, 0.2]], [0, 1, 0]) == pytest.approx(1 / 12)
+    # A binary task may give the probability of class 1 only.
+    p1 = np.array([0.9, 0.2, 0.6, 0.45])
+    assert aurc(p1, [1, 1, 0, 0]) == aurc(np.stack([1 - p1, p1], axis=1), [1, 1, 0, 0])
+    assert math.isnan(aurc([[0.3, 0.7]], [1]))
+
+
+# --- AUROC, AUPR, FPR95 ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("ties", [False, True])
+@pytest.mark.parametrize("seed", SEEDS)
+def test_auroc_aupr_match_sklearn_and_torchmetrics(seed, ties):
+    scores, positives = detection_case(seed, ties=ties)
+    assert auroc(scores, positives) == pytest.approx(roc_auc_score(positives, scores), abs=1e-12)
+    assert aupr(scores, positives) == pytest.approx(average_precision_score(positives, scores), abs=1e-12)
+    preds, target = torch.tensor(scores), torch.tensor(positives, dtype=torch.long)
+    assert auroc(scores, positives) == pytest.approx(BinaryAUROC()(preds, target).item(), abs=1e-6)
+    assert aupr(scores, positives) == pytest.approx(BinaryAveragePrecision()(preds, target).item(), abs=1e-6)
+
+
+def fpr95_from_roc_curve(scores, positives) -> float:
+    """TorchUncertainty's rule on sklearn's ROC: among the thresholds down to the first one with TPR = 1, the FPR of
+    the lowest threshold whose TPR is closest to 0.95."""
+    fpr, tpr, _ = roc_curve(positives, scores, drop_intermediate=False)
+    fpr, tpr = fpr[1:], tpr[1:]  # sklearn's first point (threshold +inf) is no threshold at a score
+    keep = int(np.argmax(tpr == 1.0)) + 1
+    distance = np.abs(tpr[:keep] - 0.95)
+    return float(fpr[np.flatnonzero(distance == distance.min())[-1]])
+
+
+@pytest.mark.parametrize("ties", [False, True])
+@pytest.mark.parametrize("seed", SEEDS)
+def test_fpr95_matches_roc_curve(seed, ties):
+    scores, positives = detection_case(seed, ties=ties)
+    assert fpr95(scores, positives) == fpr95_from_roc_curve(scores, positives)
+
+
+def test_fpr95_hand_computed():
+    # TorchUncertainty's documented example: TPR reaches 1 at 0.2, where 3 of the 4 negatives score higher.
+    assert fpr95([0.9, 0.8, 0.7, 0.6, 0.4, 0.2, 0.1], [1, 0, 1, 0, 0, 1, 0]) == 0.75
+    # 20 positives: TPR is 0.95 from the 19th down to the 20th, and the lowest of those thresholds counts the one
+    # negative scored in between (the first threshold reaching TPR >= 0.95 would give 0).
+    scores = np.r_[np.arange(20, 1, -1), 1.5, 1.0]
+    positives = np.r_[np.ones(19), 0, 1]
+    assert fpr95(scores, positives) == 1.0
+    # Tied scores are one threshold: a positive tied with a negative brings it along.
+    assert fpr95([3.0, 2.0, 2.0, 1.0], [1, 1, 0, 0]) == 0.5
+
+
+def test_detection_aurocs_on_a_constructed_case():
+    switched = np.array([0, 0, 0, 1, 1, 0, 0, 1], dtype=bool)
+    corrupted = np.array([1, 0, 1, 0, 0, 0, 1, 0])
+    uncertainties = {
+        "epistemic": switched + 0.1 * np.arange(8),  # ranks every switched record above every other
+        "aleatoric": -switched.astype(float),  # ranks them below
+        "total": np.arange(8.0),
+    }
+    result = detection_aurocs(uncertainties, {"switched": switched, "corrupted": corrupted, "clean": np.zeros(8)})
+    assert set(result) == {(u, f) for u in uncertainties for f in ("switched", "corrupted", "clean")}
+    assert result["epistemic", "switched"] == 1.0
+    assert result["aleatoric", "switched"] == 0.0
+    assert result["total", "corrupted"] == pytest.approx(roc_auc_score(corrupted, np.arange(8.0)))
+    assert all(math.isnan(result[u, "clean"]) for u in uncertainties)
+
+
+# --- bad inputs -----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: accuracy([[2.0, -1.0], [0.5, 0.5]], [0, 1]), "probs"),  # logits
+        (lambda: nll([[0.6, 0.6], [0.5, 0.5]], [0, 1]), "probs"),  # rows summing to 1.2
+        (lambda: brier([0.5, 0.5], [0]), "probs"),  # not (N, K)
+        (lambda: ece([[0.5, 0.5]], [2]), "labels"),  # out of range
+        (lambda: ece([[0.5, 0.5]], [0, 1]), "labels"),  # wrong length
+        (lambda: ece([[0.5, 0.5]], [0.5]), "labels"),  # not an index
+        (lambda: ece([[0.5, 0.5]], [0], num_bins=0), "num_bins"),
+        (lambda: aurc([[0.5, 0.5], [0.9, 0.1]], [0, 1], uncertainty=[0.1]), "uncertainty"),
+        (lambda: auroc([0.1, np.nan], [0, 1]), "scores"),
+        (lambda: aupr([0.1, 0.2], [1, 1]), "positives"),  # a single class
+        (lambda: fpr95([0.1, 0.2], [0, 2]), "positives"),  # not 0/1
+        (lambda: detection_aurocs({"u": [0.1, 0.2]}, {"f": [0, 1, 1]}), "flags"),
+        (lambda: detection_aurocs({"u": [0.1, 0.2], "v": [0.3]}, {"f": [0, 1]}), "uncertainties"),
+        (lambda: evaluate_module_path("accuracy_score"), "evaluate module"),
+    ],
+)
+def test_bad_inputs_raise(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+# --- evaluate modules -----------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def offline_evaluate(monkeypatch):
+    """`evaluate`, with the Hub and every remote look-up switched off."""
+    import datasets.config
+    import evaluate.config
+    import huggingface_hub.constants
+
+    for variable in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "HF_EVALUATE_OFFLINE"):
+        monkeypatch.setenv(variable, "1")
+    # The libraries read these variables once, at import: set the values they already hold too.
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_OFFLINE", True)
+    monkeypatch.setattr(evaluate.config, "HF_EVALUATE_OFFLINE", True)
+    import evaluate
+
+    return evaluate
+
+
+def test_every_evaluate_module_exists():
+    assert set(EVALUATE_MODULES) == {"accuracy", "nll", "brier", "ece", "aurc", "ood_auroc", "ood_aupr", "fpr95"}
+    for name in EVALUATE_MODULES:
+        assert (Path(evaluate_module_path(name)) / f"{name}.py").is_file()
+
+
+CLASSIFICATION_MODULES = {"accuracy": "accuracy", "nll": "nll", "brier": "brier", "ece": "ece", "aurc": "aurc"}
+DETECTION_MODULES = {"ood_auroc": "auroc", "ood_aupr": "aupr", "fpr95": "fpr95"}
+
+
+@pytest.mark.parametrize("name", CLASSIFICATION_MODULES)
+def test_classification_evaluate_modules_load_offline(offline_evaluate, tmp_path, name):
+    probs, labels = classification_case(1)
+    function = getattr(metrics, CLASSIFICATION_MODULES[name])
+    module = offline_evaluate.load(evaluate_module_path(name), cache_dir=str(tmp_path))
+    assert module.description and module.features["predictions"].feature.dtype == "float64"
+    result = module.compute(predictions=probs, references=labels)
+    assert result == {CLASSIFICATION_MODULES[name]: pytest.approx(function(probs, labels), abs=1e-12)}
+    # Batches added one by one give the same number.
+    for start in range(0, len(labels), 100):
+        module.add_batch(predictions=probs[start : start + 100], references=labels[start : start + 100])
+    assert module.compute() == result
+
+
+def test_evaluate_module_options(offline_evaluate, tmp_path):
+    probs, labels = classification_case(2)
+    uncertainty = np.random.default_rng(2).random(len(labels))
+    ece_module = offline_evaluate.load(evaluate_module_path("ece"), cache_dir=str(tmp_path))
+    assert ece_module.compute(predictions=probs, references=labels, num_bins=7)["ece"] == ece(probs, labels, 7)
+    aurc_module = offline_evaluate.load(evaluate_module_path("aurc"), cache_dir=str(tmp_path))
+    result = aurc_module.compute(predictions=probs, references=labels, uncertainties=uncertainty)
+    assert result["aurc"] == aurc(probs, labels, uncertainty)
+    assert "Geifman" in aurc_module.citation
+
+
+@pytest.mark.parametrize("name", DETECTION_MODULES)
+def test_detection_evaluate_modules_load_offline(offline_evaluate, tmp_path, name):
+    scores, positives = detection_case(3, ties=True)
+    function = getattr(metrics, DETECTION_MODULES[name])
+    module = offline_evaluate.load(evaluate_module_path(name), cache_dir=str(tmp_path))
+    result = module.compute(scores=scores, references=positives.astype(int))
+    assert result == {DETECTION_MODULES[name]: function(scores, positives)}
