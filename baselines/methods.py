@@ -66,6 +66,12 @@ class _Method:
         self.num_classes = num_classes
         self.text_dim = text_dim
 
+    def fit(self, data: dict[str, torch.Tensor]) -> dict:
+        """Train one model (Deep Ensemble overrides this with its members)."""
+        self.model = self._new_model(self.config.seed)
+        self.history = train(self.model, self.loss, data, self.config)
+        return self.history
+
     def _new_model(self, seed: int) -> nn.Module:
         torch.manual_seed(seed)
         return build_model(self.method, self.modalities, self.num_classes, self.text_dim)
@@ -100,11 +106,6 @@ class MCDropout(_TwoHeadMethod):
         super().__init__(*args, **kwargs)
         self.passes = passes
         self.model: nn.Module | None = None
-
-    def fit(self, data: dict[str, torch.Tensor]) -> dict:
-        self.model = self._new_model(self.config.seed)
-        self.history = train(self.model, self.loss, data, self.config)
-        return self.history
 
     def predict(self, data: dict[str, torch.Tensor]) -> Prediction:
         self.model.eval()
@@ -170,11 +171,6 @@ class RCML(_Method):
     def loss(self, model: nn.Module, batch: dict, epoch: int | None) -> torch.Tensor:
         fused, alphas = model(batch)
         return rcml_loss(fused, alphas, batch["label"], epoch, self.anneal_epochs, self.gamma)
-
-    def fit(self, data: dict[str, torch.Tensor]) -> dict:
-        self.model = self._new_model(self.config.seed)
-        self.history = train(self.model, self.loss, data, self.config)
-        return self.history
 
     def predict(self, data: dict[str, torch.Tensor]) -> Prediction:
         self.model.eval()
