@@ -1,9 +1,9 @@
 """Top-1 accuracy over probability rows as a local `evaluate` metric (loads offline)."""
 
-import datasets
 import evaluate
 
 from baselines.metrics import accuracy
+from baselines.metrics.evaluate_info import PROBABILITIES, metric_info
 
 _DESCRIPTION = """Top-1 accuracy, mean_i [argmax_k p_ik = y_i], from probability rows (unlike the Hub's "accuracy",
 which takes predicted labels and needs the network to load)."""
@@ -19,14 +19,7 @@ Returns:
 
 class Accuracy(evaluate.Metric):
     def _info(self):
-        return evaluate.MetricInfo(
-            description=_DESCRIPTION,
-            citation="",
-            inputs_description=_KWARGS_DESCRIPTION,
-            features=datasets.Features(
-                {"predictions": datasets.List(datasets.Value("float64")), "references": datasets.Value("int64")}
-            ),
-        )
+        return metric_info(_DESCRIPTION, _KWARGS_DESCRIPTION, PROBABILITIES)
 
     def _compute(self, predictions, references):
         return {"accuracy": accuracy(predictions, references)}

@@ -1,9 +1,9 @@
 """Area under the risk-coverage curve as a local `evaluate` metric (loads offline)."""
 
-import datasets
 import evaluate
 
 from baselines.metrics import aurc
+from baselines.metrics.evaluate_info import PROBABILITIES, metric_info
 
 _DESCRIPTION = """Area under the risk-coverage curve, as TorchUncertainty's AURC: samples ranked from most to least
 certain, selective risk r_k = error rate of the k most certain, AURC = (1 / (N - 1)) sum_{k<N} (r_k + r_{k+1}) / 2.
@@ -37,14 +37,7 @@ _CITATION = """\
 
 class AURC(evaluate.Metric):
     def _info(self):
-        return evaluate.MetricInfo(
-            description=_DESCRIPTION,
-            citation=_CITATION,
-            inputs_description=_KWARGS_DESCRIPTION,
-            features=datasets.Features(
-                {"predictions": datasets.List(datasets.Value("float64")), "references": datasets.Value("int64")}
-            ),
-        )
+        return metric_info(_DESCRIPTION, _KWARGS_DESCRIPTION, PROBABILITIES, _CITATION)
 
     def _compute(self, predictions, references, uncertainties=None):
         return {"aurc": aurc(predictions, references, uncertainty=uncertainties)}

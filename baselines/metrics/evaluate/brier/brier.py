@@ -1,9 +1,9 @@
 """Brier score as a local `evaluate` metric (loads offline)."""
 
-import datasets
 import evaluate
 
 from baselines.metrics import brier
+from baselines.metrics.evaluate_info import PROBABILITIES, metric_info
 
 _DESCRIPTION = """Multiclass Brier score, mean_i sum_k (p_ik - [y_i = k])^2, in [0, 2]."""
 
@@ -30,14 +30,7 @@ _CITATION = """\
 
 class Brier(evaluate.Metric):
     def _info(self):
-        return evaluate.MetricInfo(
-            description=_DESCRIPTION,
-            citation=_CITATION,
-            inputs_description=_KWARGS_DESCRIPTION,
-            features=datasets.Features(
-                {"predictions": datasets.List(datasets.Value("float64")), "references": datasets.Value("int64")}
-            ),
-        )
+        return metric_info(_DESCRIPTION, _KWARGS_DESCRIPTION, PROBABILITIES, _CITATION)
 
     def _compute(self, predictions, references):
         return {"brier": brier(predictions, references)}

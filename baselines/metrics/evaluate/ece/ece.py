@@ -1,9 +1,9 @@
 """Expected calibration error as a local `evaluate` metric (loads offline)."""
 
-import datasets
 import evaluate
 
 from baselines.metrics import ece
+from baselines.metrics.evaluate_info import PROBABILITIES, metric_info
 
 _DESCRIPTION = """Top-label expected calibration error, ECE = sum_b (n_b / N) |acc_b - conf_b|, over equal-width
 confidence bins (b / B, (b + 1) / B]. Equal to torchmetrics' MulticlassCalibrationError(norm="l1") except for
@@ -36,14 +36,7 @@ _CITATION = """\
 
 class ECE(evaluate.Metric):
     def _info(self):
-        return evaluate.MetricInfo(
-            description=_DESCRIPTION,
-            citation=_CITATION,
-            inputs_description=_KWARGS_DESCRIPTION,
-            features=datasets.Features(
-                {"predictions": datasets.List(datasets.Value("float64")), "references": datasets.Value("int64")}
-            ),
-        )
+        return metric_info(_DESCRIPTION, _KWARGS_DESCRIPTION, PROBABILITIES, _CITATION)
 
     def _compute(self, predictions, references, num_bins=15):
         return {"ece": ece(predictions, references, num_bins=num_bins)}

@@ -1,9 +1,9 @@
 """FPR at 95% TPR as a local `evaluate` metric (loads offline)."""
 
-import datasets
 import evaluate
 
 from baselines.metrics import fpr95
+from baselines.metrics.evaluate_info import SCORES, metric_info
 
 _DESCRIPTION = """False positive rate at 95% true positive rate, as TorchUncertainty's FPR95: among the thresholds
 at the distinct scores, down to the first reaching TPR = 1, the FPR at the one whose TPR is closest to 0.95 (the
@@ -29,12 +29,7 @@ _CITATION = """\
 
 class FPR95(evaluate.Metric):
     def _info(self):
-        return evaluate.MetricInfo(
-            description=_DESCRIPTION,
-            citation=_CITATION,
-            inputs_description=_KWARGS_DESCRIPTION,
-            features=datasets.Features({"scores": datasets.Value("float64"), "references": datasets.Value("int64")}),
-        )
+        return metric_info(_DESCRIPTION, _KWARGS_DESCRIPTION, SCORES, _CITATION)
 
     def _compute(self, scores, references):
         return {"fpr95": fpr95(scores, references)}

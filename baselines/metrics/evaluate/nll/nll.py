@@ -1,9 +1,9 @@
 """Negative log-likelihood as a local `evaluate` metric (loads offline)."""
 
-import datasets
 import evaluate
 
 from baselines.metrics import nll
+from baselines.metrics.evaluate_info import PROBABILITIES, metric_info
 
 _DESCRIPTION = """Negative log-likelihood, -mean_i log p_{i, y_i} (natural log, no clipping: a zero probability on
 the reference class gives inf)."""
@@ -19,14 +19,7 @@ Returns:
 
 class NLL(evaluate.Metric):
     def _info(self):
-        return evaluate.MetricInfo(
-            description=_DESCRIPTION,
-            citation="",
-            inputs_description=_KWARGS_DESCRIPTION,
-            features=datasets.Features(
-                {"predictions": datasets.List(datasets.Value("float64")), "references": datasets.Value("int64")}
-            ),
-        )
+        return metric_info(_DESCRIPTION, _KWARGS_DESCRIPTION, PROBABILITIES)
 
     def _compute(self, predictions, references):
         return {"nll": nll(predictions, references)}

@@ -1,9 +1,9 @@
 """AUPR for detection (OOD, injected noise) as a local `evaluate` metric (loads offline)."""
 
-import datasets
 import evaluate
 
 from baselines.metrics import aupr
+from baselines.metrics.evaluate_info import SCORES, metric_info
 
 _DESCRIPTION = """Area under the precision-recall curve of a score (higher = more likely positive) as average
 precision, AP = sum_n (R_n - R_{n-1}) P_n over the distinct thresholds, as sklearn's average_precision_score."""
@@ -28,12 +28,7 @@ _CITATION = """\
 
 class OODAUPR(evaluate.Metric):
     def _info(self):
-        return evaluate.MetricInfo(
-            description=_DESCRIPTION,
-            citation=_CITATION,
-            inputs_description=_KWARGS_DESCRIPTION,
-            features=datasets.Features({"scores": datasets.Value("float64"), "references": datasets.Value("int64")}),
-        )
+        return metric_info(_DESCRIPTION, _KWARGS_DESCRIPTION, SCORES, _CITATION)
 
     def _compute(self, scores, references):
         return {"aupr": aupr(scores, references)}

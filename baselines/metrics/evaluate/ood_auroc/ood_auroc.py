@@ -1,9 +1,9 @@
 """AUROC for detection (OOD, injected noise) as a local `evaluate` metric (loads offline)."""
 
-import datasets
 import evaluate
 
 from baselines.metrics import auroc
+from baselines.metrics.evaluate_info import SCORES, metric_info
 
 _DESCRIPTION = """Area under the ROC curve of a score (higher = more likely positive, e.g. an uncertainty) for
 telling positives (e.g. OOD records) from negatives; tied scores count 1/2, as sklearn's roc_auc_score."""
@@ -28,12 +28,7 @@ _CITATION = """\
 
 class OODAUROC(evaluate.Metric):
     def _info(self):
-        return evaluate.MetricInfo(
-            description=_DESCRIPTION,
-            citation=_CITATION,
-            inputs_description=_KWARGS_DESCRIPTION,
-            features=datasets.Features({"scores": datasets.Value("float64"), "references": datasets.Value("int64")}),
-        )
+        return metric_info(_DESCRIPTION, _KWARGS_DESCRIPTION, SCORES, _CITATION)
 
     def _compute(self, scores, references):
         return {"auroc": auroc(scores, references)}
