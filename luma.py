@@ -266,7 +266,7 @@ class Luma(datasets.GeneratorBasedBuilder):
         data = load_source(fetch, source.location)
 
         def read_clips(audio_ids):
-            files = ["audio/" + data.audio_paths[i] for i in audio_ids]
+            files = [data.audio_file(i) for i in audio_ids]
             locations = dl_manager.download([source.location(f) for f in files])
             return [
                 _read_clip(source, f, loc, i, dl_manager.download_config)
@@ -287,6 +287,7 @@ class Luma(datasets.GeneratorBasedBuilder):
         audio_files = sorted({record.audio_file for records in plan.values() for record in records})
         locations = dl_manager.download([source.location(relpath) for relpath in audio_files])
         audio_locations = dict(zip(audio_files, locations, strict=True))
+        noise = self._sample_noise(source)  # once: building augmenters and reading the noise bank costs
         return [
             datasets.SplitGenerator(
                 name=split,
@@ -296,7 +297,7 @@ class Luma(datasets.GeneratorBasedBuilder):
                     "source": source,
                     "audio_locations": audio_locations,
                     "download_config": dl_manager.download_config,
-                    "noise": self._sample_noise(source),
+                    "noise": noise,
                 },
             )
             for split in SPLITS

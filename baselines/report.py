@@ -92,7 +92,7 @@ def detection_table(runs) -> str:
     return _table(["variant", "method", "modality", *names], rows) if rows else "No variant injected flagged noise."
 
 
-def _reference(runs, modalities) -> str:
+def _reference(modalities) -> str:
     """The modality the plots show: multimodal when it was run."""
     return "multimodal" if "multimodal" in modalities else modalities[0]
 
@@ -145,7 +145,7 @@ def plot_ood_roc(runs, methods, modality: str, path: Path) -> None:
 
 def write_report(runs, config, out: Path) -> Path:
     variants, methods, modalities = list(config.variants), list(config.methods), list(config.modalities)
-    shown = _reference(runs, modalities)
+    shown = _reference(modalities)
     plot_reliability(runs, methods, shown, out / "reliability.png")
     plot_distributions(runs, methods, variants, shown, out / "uncertainty_distributions.png")
     plot_ood_roc(runs, methods, shown, out / "ood_roc.png")

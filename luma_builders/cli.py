@@ -160,17 +160,22 @@ def _benchmark(args) -> None:
             raise SystemExit(f"error: {option}: unknown {unknown or text!r}; choose from {', '.join(allowed)}")
         return chosen
 
+    # Options not given keep BenchmarkConfig's defaults, so they are written in one place.
+    allowed = {
+        "variants": tuple(c.name for c in CONFIGS) + tuple(CONFIG_ALIASES),
+        "methods": DEFAULT_METHODS,
+        "modalities": DEFAULT_MODALITIES,
+    }
+    given = {
+        key: names(value, allowed[key], f"--{key}") if key in allowed else value
+        for key in ("variants", "methods", "modalities", "epochs", "ensemble_size", "mc_passes", "seed")
+        if (value := getattr(args, key)) is not None
+    }
     config = BenchmarkConfig(
         out=Path(args.out),
         data_dir=_resolve_source(args.source),
-        variants=names(args.variants, tuple(c.name for c in CONFIGS) + tuple(CONFIG_ALIASES), "--variants"),
-        methods=names(args.methods, DEFAULT_METHODS, "--methods"),
-        modalities=names(args.modalities, DEFAULT_MODALITIES, "--modalities"),
-        epochs=args.epochs,
-        ensemble_size=args.ensemble_size,
-        mc_passes=args.mc_passes,
-        seed=args.seed,
         cache_dir=str(_cache_home() / "datasets"),
+        **given,
     )
     print(f"report: {run_benchmark(config)}")
 
@@ -217,14 +222,14 @@ def main(argv: list[str] | None = None) -> None:
 
     bench = commands.add_parser("benchmark", help="train and evaluate the uncertainty baselines; write report.md")
     bench.add_argument("--source", default="mini", help="a folder, a base URL, 'mini' (default) or 'real'")
-    bench.add_argument("--variants", default="clean,low_diversity,label_noise_0.3,sample_noise")
-    bench.add_argument("--methods", default="mcd,de,rcml")
-    bench.add_argument("--modalities", default="image,audio,text,multimodal")
+    bench.add_argument("--variants", help="default: clean,low_diversity,label_noise_0.3,sample_noise")
+    bench.add_argument("--methods", help="default: mcd,de,rcml")
+    bench.add_argument("--modalities", help="default: image,audio,text,multimodal")
     bench.add_argument("--out", required=True)
-    bench.add_argument("--epochs", type=int, default=10)
-    bench.add_argument("--ensemble-size", type=int, default=3, help="the paper used 10")
-    bench.add_argument("--mc-passes", type=int, default=20)
-    bench.add_argument("--seed", type=int, default=0)
+    bench.add_argument("--epochs", type=int, help="default: 10")
+    bench.add_argument("--ensemble-size", type=int, help="default: 3 (the paper used 10)")
+    bench.add_argument("--mc-passes", type=int, help="default: 20")
+    bench.add_argument("--seed", type=int, help="default: 0")
     bench.set_defaults(run=_benchmark)
 
     args, extra = parser.parse_known_args(argv)

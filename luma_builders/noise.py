@@ -69,7 +69,7 @@ class SampleNoise:
     splits: tuple[str, ...] = ("train", "test", "ood")
 
     def applies(self, split: str) -> bool:
-        return split in self.splits and max(self.image_ratio, self.audio_ratio, self.text_ratio) > 0
+        return split in self.splits
 
     def apply(self, record: PlannedRecord, audio: np.ndarray, seed: int, split: str) -> tuple:
         """(image, audio, text, provenance) of `record` after this noise, from the record's own streams."""

@@ -43,6 +43,10 @@ class SourceData:
     pools: dict[str, ImagePool]  # "train" pool (train + OOD records) and "test" pool
     split_ids: dict[tuple[str, str], np.ndarray]  # (modality, "train_clean"|"test") -> ids
 
+    def audio_file(self, audio_id: int) -> str:
+        """The clip's path relative to the source root (datalist.csv paths are relative to audio/)."""
+        return "audio/" + self.audio_paths[audio_id]
+
     def labels(self, modality: str, pool: str) -> np.ndarray:
         return {"audio": self.audio_labels, "text": self.text_labels, "image": self.pools[pool].labels}[modality]
 
@@ -237,7 +241,7 @@ def plan_split(
                     image_id=ids["image"],
                     image_source=str(pool.sources[ids["image"]]),
                     audio_id=ids["audio"],
-                    audio_file="audio/" + data.audio_paths[ids["audio"]],
+                    audio_file=data.audio_file(ids["audio"]),
                     text_id=ids["text"],
                     text=data.texts[ids["text"]],
                     diversity_weight={m: weights.get(m, {}).get(ids[m]) for m in MODALITIES} if weights else None,
