@@ -19,7 +19,9 @@ import numpy as np
 from datasets.builder import Key
 
 from luma_builders.classes import CLASS_NAMES
+from luma_builders.errors import SourceError
 from luma_builders.features import EXTRACTORS, extractor_from_name
+from luma_builders.locations import Source
 from luma_builders.noise import (
     PUBLISHED_TEXT_AUGMENTERS,
     SampleNoise,
@@ -27,19 +29,18 @@ from luma_builders.noise import (
     noise_bank,
     parse_corruptions,
 )
-from luma_builders.plan import SPLITS, FeatureLookup, Selection, load_source, needs_features, plan_records
-from luma_builders.records import FEATURES, to_example
-from luma_builders.sources import (
-    CHECKSUM_FILE,
-    Source,
-    SourceError,
-    decode_wav,
-    is_url,
-    parse_checksum_file,
-    published_checksums,
-    raise_if_unreachable,
-    read_location,
+from luma_builders.plan import (
+    SPLITS,
+    FeatureLookup,
+    Selection,
+    check_no_split_is_empty,
+    load_source,
+    needs_features,
+    plan_records,
 )
+from luma_builders.records import FEATURES, to_example
+from luma_builders.sources import decode_wav
+from luma_builders.transfer import in_parallel
 
 _CITATION = """\
 @inproceedings{bezirganyan2025luma,
@@ -58,13 +59,16 @@ SHARD_SIZE = 64  # records per shard: the unit of num_proc jobs and of streaming
 class LumaConfig(datasets.BuilderConfig):
     """A LUMA variant: every field is a parameter (a keyword of `Luma(...)`, a `key=value` of `luma build`).
 
-    `data_dir`: a local folder or base URL in the published layout; None reads the published sources.
+    `data_dir`: a local folder (a clone of the Hub repo will do) or base URL in the published layout; None reads
+    the published sources. `cifar_dir`, `split_dir`, `hub_revision`: see `luma_builders.locations`.
     """
 
     version: datasets.Version | str | None = datasets.Version("1.0.0")
     seed: int = 0  # every random choice flows from it
     ood_in_test: bool = False  # also put the OOD records, flagged, in the test split
-    allow_unverified_pickle: bool = False  # local folders only: load edm_images.pickle without a checksum
+    hub_revision: str | None = None  # branch, tag or commit of the Hub repo (None: main), without data_dir
+    cifar_dir: str | None = None  # CIFAR tarballs or torchvision's extracted folders (None: data_dir or the web)
+    split_dir: str | None = None  # the six split files (None: data_dir or the authors' pinned commit)
     # diversity sampling of train, per modality (None: the published split)
     image_compactness: float | None = None
     audio_compactness: float | None = None
@@ -112,8 +116,8 @@ class LumaConfig(datasets.BuilderConfig):
             raise ValueError(
                 f"audio_snr_min ({self.audio_snr_min}) must not exceed audio_snr_max ({self.audio_snr_max})"
             )
-        if self.allow_unverified_pickle and (self.data_dir is None or is_url(self.data_dir)):
-            raise ValueError("allow_unverified_pickle=True is only allowed with a local data_dir")
+        if self.hub_revision is not None and self.data_dir is not None:
+            raise ValueError("hub_revision applies to the published Hub repo only: drop data_dir, or hub_revision")
         unknown_splits = set(self.noise_splits.split(",")) - set(SPLITS)
         if unknown_splits:
             raise ValueError(f"noise_splits: unknown split(s) {sorted(unknown_splits)}; choose from {SPLITS}")
@@ -195,6 +199,10 @@ class Luma(datasets.GeneratorBasedBuilder):
             raise ValueError(f"unknown LUMA config {config_name!r}; known: {known}")
         config, config_id = super()._create_builder_config(config_name, custom_features, config_id, **config_kwargs)
         config.validate()
+        # Resolved here, before datasets computes the cache folder: its `hash` level is the source's identity
+        # (Hub commit, checksums, size and mtime of local files), so a changed source never reuses old tables.
+        self.source = Source.open(config.data_dir, config.hub_revision, config.cifar_dir, config.split_dir, self.token)
+        self.hash = self.source.identity()
         return config, config_id
 
     def download_and_prepare(self, *args, **kwargs):
@@ -214,18 +222,6 @@ class Luma(datasets.GeneratorBasedBuilder):
             citation=_CITATION,
             license="cc-by-sa-4.0",
         )
-
-    def _source(self, dl_manager) -> Source:
-        root = self.config.data_dir
-        if root is None:
-            return Source(None, published_checksums())
-        root = root.rstrip("/") if is_url(root) else os.path.abspath(root)
-        source = Source(root, allow_unverified_pickle=self.config.allow_unverified_pickle)
-        try:
-            text = read_location(source.location(CHECKSUM_FILE), dl_manager.download_config).decode()
-        except FileNotFoundError:
-            return source  # a custom source may carry no checksums
-        return dataclasses.replace(source, checksums=parse_checksum_file(text, source.location(CHECKSUM_FILE)))
 
     def _selection(self) -> Selection:
         c = self.config
@@ -256,22 +252,13 @@ class Luma(datasets.GeneratorBasedBuilder):
         )
 
     def _split_generators(self, dl_manager):
-        source = self._source(dl_manager)
-
-        def fetch(relpath: str) -> bytes:
-            if relpath.endswith(".pickle"):
-                source.require_verified(relpath)
-            return _read_verified(source, relpath, dl_manager)
-
-        data = load_source(fetch, source.location)
+        source = self.source
+        data = load_source(source)
+        cache = not isinstance(dl_manager, datasets.StreamingDownloadManager)
 
         def read_clips(audio_ids):
-            files = [data.audio_file(i) for i in audio_ids]
-            locations = dl_manager.download([source.location(f) for f in files])
-            return [
-                _read_clip(source, f, loc, i, dl_manager.download_config)
-                for f, loc, i in zip(files, locations, audio_ids, strict=True)
-            ]
+            clips = read_clips_concurrently(source, [data.audio_file(i) for i in audio_ids], cache)
+            return [decode_clip(source, data.audio_file(i), clip, i) for clip, i in zip(clips, audio_ids, strict=True)]
 
         selection = self._selection()
         features = None
@@ -280,13 +267,12 @@ class Luma(datasets.GeneratorBasedBuilder):
                 extractor_from_name(self.config.feature_extractor),
                 data,
                 cache_dir=os.path.join(self._cache_dir_root, "luma_features"),
-                source_key=source.key(),
+                source_key=source.identity(),
                 read_clips=read_clips,
             )
         plan = plan_records(data, selection, features)
-        audio_files = sorted({record.audio_file for records in plan.values() for record in records})
-        locations = dl_manager.download([source.location(relpath) for relpath in audio_files])
-        audio_locations = dict(zip(audio_files, locations, strict=True))
+        check_no_split_is_empty(plan)
+        self.info.download_checksums = data.file_checksums  # what this build read, by location (with the commit)
         noise = self._sample_noise(source)  # once: building augmenters and reading the noise bank costs
         return [
             datasets.SplitGenerator(
@@ -295,20 +281,19 @@ class Luma(datasets.GeneratorBasedBuilder):
                     "shards": [plan[split][i : i + SHARD_SIZE] for i in range(0, len(plan[split]), SHARD_SIZE)],
                     "split": split,
                     "source": source,
-                    "audio_locations": audio_locations,
-                    "download_config": dl_manager.download_config,
+                    "cache": cache,
                     "noise": noise,
                 },
             )
             for split in SPLITS
         ]
 
-    def _generate_examples(self, shards, split, source, audio_locations, download_config, noise):
+    def _generate_examples(self, shards, split, source, cache, noise):
         seed = self.config.seed
         for shard_id, shard in enumerate(shards):
-            for i, record in enumerate(shard):
-                location = audio_locations[record.audio_file]
-                audio = _read_clip(source, record.audio_file, location, record.audio_id, download_config)
+            clips = read_clips_concurrently(source, [record.audio_file for record in shard], cache)
+            for i, (record, clip) in enumerate(zip(shard, clips, strict=True)):
+                audio = decode_clip(source, record.audio_file, clip, record.audio_id)
                 if noise is not None and noise.applies(split):
                     image, audio, text, injected = noise.apply(record, audio, seed, split)
                 else:
@@ -316,30 +301,21 @@ class Luma(datasets.GeneratorBasedBuilder):
                 yield Key(shard_id, i), to_example(record, image, audio, text, injected)
 
 
-def _read_clip(source: Source, relpath: str, location: str, audio_id: int, download_config) -> np.ndarray:
-    data = read_location(location, download_config)
-    source.verify(relpath, data)
+CLIP_READERS = 8  # clips are single small files: concurrent reads hide the network's latency
+
+
+def read_clips_concurrently(source: Source, relpaths: list[str], cache: bool) -> list[bytes]:
+    clips: dict[str, bytes] = {}
+
+    def read(relpath: str) -> None:
+        clips[relpath] = source.read(relpath, cache=cache)
+
+    in_parallel(read, sorted(set(relpaths)), workers=CLIP_READERS)
+    return [clips[relpath] for relpath in relpaths]
+
+
+def decode_clip(source: Source, relpath: str, data: bytes, audio_id: int) -> np.ndarray:
     return decode_wav(data, f"{source.location(relpath)} (audio_id {audio_id})")
-
-
-def _read_verified(source: Source, relpath: str, dl_manager) -> bytes:
-    """Download (cached) or stream one source file and check it; a bad download leaves no cache entry."""
-    original = source.location(relpath)
-    try:
-        location = dl_manager.download(original)
-        data = read_location(location, dl_manager.download_config)
-    except OSError as err:
-        raise_if_unreachable(original, err)
-        raise SourceError(f"{original}: file not found") from err
-    try:
-        source.verify(relpath, data)
-    except SourceError:
-        if location != original and os.path.exists(location):
-            for leftover in (location, location + ".json", location + ".lock"):
-                if os.path.exists(leftover):
-                    os.remove(leftover)
-        raise
-    return data
 
 
 __all__ = ["CLASS_NAMES", "CONFIGS", "CONFIG_ALIASES", "Luma", "LumaConfig", "PARAMETERS"]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import os
 import shutil
 import sys
 import tempfile
@@ -12,12 +11,10 @@ from pathlib import Path
 
 import numpy as np
 
+from .transfer import luma_home
+
 MINI_DEFAULTS = {"seed": 0, "train_per_class": 20, "test_per_class": 6, "ood_per_class": 12}
 TRUE_WORDS, FALSE_WORDS = {"true", "yes", "1"}, {"false", "no", "0"}
-
-
-def _cache_home() -> Path:
-    return Path(os.environ.get("LUMA_HOME", Path.home() / ".cache" / "luma"))
 
 
 def mini_source(**options) -> Path:
@@ -27,7 +24,7 @@ def mini_source(**options) -> Path:
     options = {**MINI_DEFAULTS, **options}
     # The generator's own code is part of the key, so a changed generator never reuses an old tree.
     code = hashlib.sha256(b"".join(Path(m.__file__).read_bytes() for m in (mini, mini_text))).hexdigest()[:12]
-    target = _cache_home() / ("mini-" + "-".join(f"{k}{v}" for k, v in sorted(options.items())) + f"-{code}")
+    target = luma_home() / ("mini-" + "-".join(f"{k}{v}" for k, v in sorted(options.items())) + f"-{code}")
     if not target.exists():
         target.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=".partial-"))
@@ -143,6 +140,21 @@ def _export(args) -> None:
     print(f"exported to {out}; upload it with: luma push --repo-id {args.repo_id or 'ID'} {out}")
 
 
+def _download(args) -> None:
+    from tqdm.auto import tqdm
+
+    from .download import download
+    from .locations import Source
+
+    source = Source.open(None, args.hub_revision, args.cifar_dir, args.split_dir)
+    print(f"downloading from {source.location('audio/datalist.csv').rsplit('/', 2)[0]}", file=sys.stderr)
+    summary = download(source, everything=args.all, progress_factory=tqdm)
+    print(
+        f"{summary.metadata_files} metadata files and {summary.clips} clips verified and cached; "
+        "builds of the published variants now run with HF_HUB_OFFLINE=1"
+    )
+
+
 def _push(args) -> None:
     from .hub import push
 
@@ -174,7 +186,7 @@ def _benchmark(args) -> None:
     config = BenchmarkConfig(
         out=Path(args.out),
         data_dir=_resolve_source(args.source),
-        cache_dir=str(_cache_home() / "datasets"),
+        cache_dir=str(luma_home() / "datasets"),
         **given,
     )
     print(f"report: {run_benchmark(config)}")
@@ -213,6 +225,17 @@ def main(argv: list[str] | None = None) -> None:
     export.add_argument("--repo-id", default=None, help="the Hub repo named in the card's examples")
     export.add_argument("parameters", nargs="*", metavar="key=value")
     export.set_defaults(run=_export)
+
+    download = commands.add_parser(
+        "download", help="fetch the published sources into the caches, so that builds can run offline"
+    )
+    download.add_argument("--hub-revision", default=None, help="branch, tag or commit of the Hub repo (default: main)")
+    download.add_argument("--cifar-dir", default=None, help="CIFAR you already have (tarballs or extracted folders)")
+    download.add_argument("--split-dir", default=None, help="the six split files, if you have them")
+    download.add_argument(
+        "--all", action="store_true", help="every clip, not only those of the splits and OOD (for low_diversity)"
+    )
+    download.set_defaults(run=_download)
 
     push = commands.add_parser("push", help="upload an exported folder to a Hub dataset repo")
     push.add_argument("folder")

@@ -7,6 +7,7 @@ generated, so a plan is cheap to ship to workers and to stream.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 
@@ -42,6 +43,7 @@ class SourceData:
     text_labels: np.ndarray
     pools: dict[str, ImagePool]  # "train" pool (train + OOD records) and "test" pool
     split_ids: dict[tuple[str, str], np.ndarray]  # (modality, "train_clean"|"test") -> ids
+    file_checksums: dict[str, dict] = field(default_factory=dict)  # location -> num_bytes, sha256 of what was read
 
     def audio_file(self, audio_id: int) -> str:
         """The clip's path relative to the source root (datalist.csv paths are relative to audio/)."""
@@ -51,24 +53,41 @@ class SourceData:
         return {"audio": self.audio_labels, "text": self.text_labels, "image": self.pools[pool].labels}[modality]
 
 
-def load_source(fetch: Callable[[str], bytes], names: Callable[[str], str]) -> SourceData:
-    """`fetch(relpath)` returns a file's verified bytes; `names(relpath)` its location for messages."""
-    audio_paths, audio_labels = read_datalist(fetch(METADATA_FILES["datalist"]), names(METADATA_FILES["datalist"]))
-    texts, text_labels = read_texts(fetch(METADATA_FILES["texts"]), names(METADATA_FILES["texts"]))
+def load_source(source) -> SourceData:
+    """Read and check a source's metadata; `source` is a `locations.Source` (reads verified bytes by relpath)."""
+    file_checksums = {}
+
+    def read(relpath: str) -> bytes:
+        data = source.read(relpath)
+        file_checksums[source.location(relpath)] = _checksum_entry(data)
+        return data
+
+    def members(relpath: str) -> dict[str, bytes]:
+        members = source.cifar_members(relpath)
+        file_checksums.update({f"{source.location(relpath)}#{m}": _checksum_entry(d) for m, d in members.items()})
+        return members
+
+    names = {key: source.location(relpath) for key, relpath in METADATA_FILES.items()}
+    audio_paths, audio_labels = read_datalist(read(METADATA_FILES["datalist"]), names["datalist"])
+    texts, text_labels = read_texts(read(METADATA_FILES["texts"]), names["texts"])
     pools = build_pools(
-        cifar10=fetch(METADATA_FILES["cifar10"]),
-        cifar100=fetch(METADATA_FILES["cifar100"]),
-        edm=fetch(METADATA_FILES["edm"]),
-        names={key: names(METADATA_FILES[key]) for key in ("cifar10", "cifar100", "edm")},
+        cifar10=members(METADATA_FILES["cifar10"]),
+        cifar100=members(METADATA_FILES["cifar100"]),
+        edm=read(METADATA_FILES["edm"]),
+        names={key: names[key] for key in ("cifar10", "cifar100", "edm")},
     )
     sizes = {"audio": len(audio_paths), "text": len(texts)}
     split_ids = {}
     for (modality, split), relpath in SPLIT_FILES.items():
         pool_size = sizes[modality] if modality in sizes else len(pools["test" if split == "test" else "train"].labels)
-        split_ids[modality, split] = read_split_indices(fetch(relpath), names(relpath), pool_size)
-    data = SourceData(audio_paths, audio_labels, texts, text_labels, pools, split_ids)
-    _check_split_files(data, names)
+        split_ids[modality, split] = read_split_indices(read(relpath), source.location(relpath), pool_size)
+    data = SourceData(audio_paths, audio_labels, texts, text_labels, pools, split_ids, file_checksums)
+    _check_split_files(data, source.location)
     return data
+
+
+def _checksum_entry(data: bytes) -> dict:
+    return {"num_bytes": len(data), "checksum": hashlib.sha256(data).hexdigest()}
 
 
 def _check_split_files(data: SourceData, names: Callable[[str], str]) -> None:
@@ -324,6 +343,19 @@ def plan_records(
         order = generator(selection.seed, "order", split).permutation(len(records))
         ordered[split] = [replace(records[j], index=i) for i, j in enumerate(order)]
     return ordered
+
+
+def check_no_split_is_empty(plan: dict[str, list[PlannedRecord]]) -> None:
+    """An empty split would be cached and then fail on every load: refuse it before anything is written."""
+    for split, records in plan.items():
+        if records:
+            continue
+        if split == "ood":
+            reason = f"the source has no items of the OOD classes {[CLASS_NAMES[c] for c in OOD_CLASSES]}"
+        else:
+            files = ", ".join(SPLIT_FILES[m, SPLIT_FILE_NAMES[split]] for m in MODALITIES)
+            reason = f"the split files ({files}) list no items"
+        raise SourceError(f"split {split!r} would be empty: {reason}")
 
 
 def needs_features(selection: Selection) -> bool:

@@ -8,12 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 import pickle
-import posixpath
 import tarfile
-from dataclasses import dataclass, field
-from importlib import resources
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +19,7 @@ import soundfile
 from scipy.signal import resample_poly
 
 from .classes import CLASS_ID, CLASS_NAMES, NUM_ID_CLASSES, luma_word
+from .errors import SourceError
 
 SAMPLING_RATE = 16_000
 IMAGE_SHAPE = (32, 32, 3)
@@ -41,62 +39,7 @@ SPLIT_FILES = {
 CHECKSUM_FILE = "SHA256SUMS"
 
 
-class SourceError(ValueError):
-    """A source file is missing, unreadable, or not in the published LUMA format."""
-
-
 # --------------------------------------------------------------------------- locations and checksums
-
-
-@dataclass(frozen=True)
-class Source:
-    """Where the LUMA files live and what their checksums must be.
-
-    `root` is a local folder or a base URL holding every file at its published relative path;
-    `None` means the published locations (the Hub repo, the CIFAR site, the authors' GitHub).
-    """
-
-    root: str | None
-    checksums: dict[str, tuple[str, str]] = field(default_factory=dict)
-    allow_unverified_pickle: bool = False
-
-    def location(self, relpath: str) -> str:
-        if self.root is not None:
-            return posixpath.join(self.root, relpath) if is_url(self.root) else str(Path(self.root, relpath))
-        published = published_locations()
-        if relpath in published["files"]:
-            return published["files"][relpath]["url"]
-        if relpath.startswith("split_indices/"):
-            return published["split_indices_base"] + relpath.removeprefix("split_indices/")
-        return published["hub_base"] + relpath
-
-    def key(self) -> str:
-        """Identifies the source's content for caches: its location and its checksums."""
-        return json.dumps([self.root, sorted(self.checksums.items())])
-
-    def verify(self, relpath: str, data: bytes) -> None:
-        """Check `data` against the pinned checksum of `relpath`, if there is one."""
-        if relpath not in self.checksums:
-            return
-        algorithm, expected = self.checksums[relpath]
-        actual = hashlib.new(algorithm, data).hexdigest()
-        if actual != expected:
-            raise SourceError(
-                f"{self.location(relpath)}: {algorithm} checksum mismatch "
-                f"(expected {expected}, got {actual}); the file is corrupt or not the published one"
-            )
-
-    def require_verified(self, relpath: str) -> None:
-        """Pickles run code when loaded: refuse one that no checksum vouches for."""
-        if relpath in self.checksums:
-            return
-        if self.allow_unverified_pickle and self.root is not None and not is_url(self.root):
-            return
-        raise SourceError(
-            f"{self.location(relpath)}: no checksum is known for this pickle, and loading a pickle runs "
-            f"code. Add it to {CHECKSUM_FILE} in the source folder, or, for a local folder you trust, "
-            "pass allow_unverified_pickle=True."
-        )
 
 
 def is_url(path: str) -> bool:
@@ -122,19 +65,6 @@ def raise_if_unreachable(location: str, err: BaseException) -> None:
         if isinstance(cause, OSError) and not isinstance(cause, FileNotFoundError):
             raise SourceError(f"{location}: cannot be reached ({type(cause).__name__}: {cause})") from err
         cause = cause.__cause__ or cause.__context__
-
-
-def published_locations() -> dict:
-    """The pinned real locations and their checksums (data, kept in default_source.json)."""
-    return json.loads(resources.files(__package__).joinpath("default_source.json").read_text())
-
-
-def published_checksums() -> dict[str, tuple[str, str]]:
-    return {
-        relpath: (entry["algorithm"], entry["checksum"])
-        for relpath, entry in published_locations()["files"].items()
-        if entry.get("checksum")
-    }
 
 
 def parse_checksum_file(text: str, name: str) -> dict[str, tuple[str, str]]:

@@ -47,6 +47,15 @@ def _online_loopback(monkeypatch):
     monkeypatch.setattr(datasets.config, "HF_DATASETS_OFFLINE", False)
 
 
+@pytest.fixture(autouse=True)
+def _private_caches_and_quick_retries(monkeypatch, tmp_path_factory):
+    """Each test gets its own LUMA cache; retries wait milliseconds and a stall is 2 s, so failures are quick."""
+    from luma_builders import transfer
+
+    monkeypatch.setenv("LUMA_HOME", str(tmp_path_factory.mktemp("luma_home")))
+    monkeypatch.setattr(transfer, "RETRY", transfer.RetryPolicy(base_wait=0.01, max_wait=0.05, stall_seconds=2))
+
+
 def cifar_archive(path: Path) -> dict[str, dict]:
     """Every pickle of a CIFAR tarball, loaded with plain pickle (independently of luma_builders)."""
     with tarfile.open(path) as archive:

@@ -1,0 +1,195 @@
+"""Where each LUMA file comes from, and what it must hash to.
+
+- `data_dir`: a local folder or a mirror URL in the published layout. A local folder may be a `git clone` of the
+  Hub repo, which has no CIFAR and no split files: those then come from `cifar_dir` / `split_dir` or their
+  published locations.
+- No `data_dir`: the Hub repo (`bezirganyan/LUMA`) at a commit resolved once per build from `hub_revision`, read
+  through huggingface_hub into the shared HF cache; CIFAR and the split files from their pinned locations.
+- `cifar_dir`: CIFAR as users have it, the tarballs or torchvision's extracted folders.
+- `split_dir`: the six split files.
+
+Published pins (CIFAR md5s, split files' sha256) hold for files from their published locations, `cifar_dir` and
+`split_dir`; a `data_dir` is checked against its own SHA256SUMS; Hub files against the Hub's own checksums.
+`LUMA_SOURCE_MANIFEST` may name a JSON file that replaces the published table (a mirror for an air-gapped site).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import posixpath
+from dataclasses import dataclass, field, replace
+from importlib import resources
+from pathlib import Path
+
+from .errors import SourceError
+from .sources import (
+    CHECKSUM_FILE,
+    check_not_lfs_pointer,
+    cifar_members,
+    cifar_members_from_folder,
+    is_url,
+    parse_checksum_file,
+)
+from .transfer import cached_url, fetch_url, hub_file, hub_offline, resolve_revision
+
+CIFAR_FOLDERS = {"cifar-10-python.tar.gz": "cifar-10-batches-py", "cifar-100-python.tar.gz": "cifar-100-python"}
+SPLIT_PREFIX = "split_indices/"
+
+
+def published() -> dict:
+    """The published locations and pins (data: `default_source.json`, or the file `LUMA_SOURCE_MANIFEST` names)."""
+    manifest = os.environ.get("LUMA_SOURCE_MANIFEST")
+    if manifest:
+        return json.loads(Path(manifest).read_text())
+    return json.loads(resources.files(__package__).joinpath("default_source.json").read_text())
+
+
+def _local_tree_identity(folder: str) -> list:
+    """(path, size, mtime) of every file: cheap, and changes whenever a file is replaced or edited."""
+    entries = []
+    for root, _dirs, files in os.walk(folder):
+        for name in files:
+            stat = os.stat(os.path.join(root, name))
+            entries.append((os.path.relpath(os.path.join(root, name), folder), stat.st_size, stat.st_mtime_ns))
+    return sorted(entries)
+
+
+@dataclass(frozen=True)
+class Source:
+    """The resolved origin of every file of one build. Picklable (workers get it); `open` is the constructor."""
+
+    data_dir: str | None = None
+    hub_repo: str | None = None
+    hub_commit: str | None = None
+    cifar_dir: str | None = None
+    split_dir: str | None = None
+    checksums: dict[str, tuple[str, str]] = field(default_factory=dict)  # relpath -> (algorithm, digest)
+    token: str | bool | None = None
+
+    @classmethod
+    def open(cls, data_dir=None, hub_revision=None, cifar_dir=None, split_dir=None, token=None) -> Source:
+        if data_dir is not None:
+            data_dir = data_dir.rstrip("/") if is_url(data_dir) else os.path.abspath(data_dir)
+        table = published()
+        source = cls(
+            data_dir=data_dir,
+            hub_repo=None if data_dir else table["hub_repo"],
+            cifar_dir=os.path.abspath(cifar_dir) if cifar_dir else None,
+            split_dir=os.path.abspath(split_dir) if split_dir else None,
+            token=token,
+        )
+        if data_dir is None:
+            commit = resolve_revision(table["hub_repo"], hub_revision or table["hub_revision"], token)
+            source = replace(source, hub_commit=commit)
+        return replace(source, checksums={**source._published_pins(table), **source._data_dir_checksums()})
+
+    # ----------------------------------------------------------------- where a file is
+
+    def location(self, relpath: str) -> str:
+        """A path, a URL, or `hf://datasets/<repo>@<commit>/<relpath>`: where `relpath` is read from."""
+        if relpath.startswith(SPLIT_PREFIX) and self.split_dir:
+            return os.path.join(self.split_dir, relpath.removeprefix(SPLIT_PREFIX))
+        if relpath in CIFAR_FOLDERS and self.cifar_dir:
+            archive = os.path.join(self.cifar_dir, relpath)
+            return archive if os.path.exists(archive) else os.path.join(self.cifar_dir, CIFAR_FOLDERS[relpath])
+        if self.data_dir is not None:
+            if is_url(self.data_dir):
+                return posixpath.join(self.data_dir, relpath)
+            local = os.path.join(self.data_dir, relpath)
+            # a clone of the Hub repo has no CIFAR and no split files: those come from their published places
+            if os.path.exists(local) or relpath not in published()["files"]:
+                return local
+        if relpath in published()["files"]:
+            return published()["files"][relpath]["url"]
+        return f"hf://datasets/{self.hub_repo}@{self.hub_commit}/{relpath}"
+
+    def _pinned(self, relpath: str) -> bool:
+        """Published pins hold unless the file comes from a data_dir (which has its own SHA256SUMS)."""
+        location = self.location(relpath)
+        return self.data_dir is None or not location.startswith(self.data_dir)
+
+    # ----------------------------------------------------------------- reading
+
+    def read(self, relpath: str, cache: bool = True) -> bytes:
+        """The verified bytes of `relpath`; `cache=False` reads a URL without LUMA's download cache (streaming)."""
+        location = self.location(relpath)
+        try:
+            if location.startswith("hf://"):
+                data = hub_file(self.hub_repo, self.hub_commit, relpath, self.token)
+            elif is_url(location) and cache:
+                data = cached_url(location, lambda d: self.verify(relpath, d), hub_offline())
+            elif is_url(location):
+                data = fetch_url(location)
+            else:
+                data = _read_local(location, self.data_dir or os.path.dirname(location))
+        except FileNotFoundError as err:
+            raise SourceError(f"{location}: file not found") from err
+        self.verify(relpath, data)
+        return data
+
+    def cifar_members(self, archive: str) -> dict[str, bytes]:
+        """The members of a CIFAR archive, from the tarball or from torchvision's extracted folder."""
+        location = self.location(archive)
+        if os.path.isdir(location):
+            pins = published().get("extracted", {}) if self._pinned(archive) else None
+            return cifar_members_from_folder(Path(location), CIFAR_FOLDERS[archive], pins)
+        return cifar_members(self.read(archive), location)
+
+    def verify(self, relpath: str, data: bytes) -> None:
+        """Check `data` against the checksum known for `relpath`, if any."""
+        if relpath not in self.checksums:
+            return
+        algorithm, expected = self.checksums[relpath]
+        actual = hashlib.new(algorithm, data).hexdigest()
+        if actual != expected:
+            raise SourceError(
+                f"{self.location(relpath)}: {algorithm} checksum mismatch "
+                f"(expected {expected}, got {actual}); the file is corrupt or not the published one"
+            )
+
+    # ----------------------------------------------------------------- identity and checksums
+
+    def identity(self) -> str:
+        """What the prepared dataset's cache key must change with: the Hub commit, the checksums, and the size and
+        mtime of every local file."""
+        folders = {"data_dir": self.data_dir, "cifar_dir": self.cifar_dir, "split_dir": self.split_dir}
+        local = {
+            name: _local_tree_identity(folder)
+            for name, folder in folders.items()
+            if folder and not is_url(folder) and os.path.isdir(folder)
+        }
+        described = [self.data_dir, self.hub_repo, self.hub_commit, sorted(self.checksums.items()), local]
+        return hashlib.sha256(json.dumps(described).encode()).hexdigest()[:16]
+
+    def _published_pins(self, table: dict) -> dict[str, tuple[str, str]]:
+        return {
+            relpath: (entry["algorithm"], entry["checksum"])
+            for relpath, entry in table["files"].items()
+            if entry.get("checksum") and self._pinned(relpath)
+        }
+
+    def _data_dir_checksums(self) -> dict[str, tuple[str, str]]:
+        if self.data_dir is None:
+            return {}
+        location = posixpath.join(self.data_dir, CHECKSUM_FILE) if is_url(self.data_dir) else None
+        try:
+            if location:
+                text = fetch_url(location).decode()
+            else:
+                location = os.path.join(self.data_dir, CHECKSUM_FILE)
+                text = Path(location).read_text()
+        except FileNotFoundError:
+            return {}  # a custom source may carry no checksums
+        return parse_checksum_file(text, location)
+
+
+def _read_local(path: str, folder: str) -> bytes:
+    try:
+        with open(path, "rb") as file:
+            data = file.read()
+    except IsADirectoryError:
+        raise SourceError(f"{path}: is a folder, expected a file") from None
+    check_not_lfs_pointer(data, path, folder)
+    return data
