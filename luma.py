@@ -18,7 +18,7 @@ import datasets
 import numpy as np
 from datasets.builder import Key
 
-from luma_builders.classes import CLASS_NAMES
+from luma_builders.classes import CLASS_NAMES, OOD_CLASSES
 from luma_builders.features import EXTRACTORS, extractor_from_name
 from luma_builders.noise import (
     PUBLISHED_TEXT_AUGMENTERS,
@@ -27,10 +27,20 @@ from luma_builders.noise import (
     noise_bank,
     parse_corruptions,
 )
-from luma_builders.plan import SPLITS, FeatureLookup, Selection, load_source, needs_features, plan_records
+from luma_builders.plan import (
+    SPLIT_FILE_NAMES,
+    SPLITS,
+    FeatureLookup,
+    Selection,
+    load_source,
+    needs_features,
+    plan_records,
+)
 from luma_builders.records import FEATURES, to_example
 from luma_builders.sources import (
     CHECKSUM_FILE,
+    MODALITIES,
+    SPLIT_FILES,
     Source,
     SourceError,
     decode_wav,
@@ -197,9 +207,12 @@ class Luma(datasets.GeneratorBasedBuilder):
         config.validate()
         return config, config_id
 
-    def download_and_prepare(self, *args, **kwargs):
+    def download_and_prepare(self, *args, num_proc: int | None = None, **kwargs):
+        # datasets divides by num_proc: 0 raises ZeroDivisionError, a negative count an unrelated error
+        if num_proc is not None and (type(num_proc) is not int or num_proc < 1):
+            raise ValueError(f"num_proc must be None or an integer >= 1, got {num_proc!r}")
         try:
-            super().download_and_prepare(*args, **kwargs)
+            super().download_and_prepare(*args, num_proc=num_proc, **kwargs)
         except datasets.exceptions.DatasetGenerationError as err:
             # datasets wraps errors raised while generating; ours already name the file and record.
             if isinstance(err.__cause__, SourceError):
@@ -284,6 +297,7 @@ class Luma(datasets.GeneratorBasedBuilder):
                 read_clips=read_clips,
             )
         plan = plan_records(data, selection, features)
+        _check_no_empty_split(plan, source)
         audio_files = sorted({record.audio_file for records in plan.values() for record in records})
         locations = dl_manager.download([source.location(relpath) for relpath in audio_files])
         audio_locations = dict(zip(audio_files, locations, strict=True))
@@ -314,6 +328,18 @@ class Luma(datasets.GeneratorBasedBuilder):
                 else:
                     image, text, injected = record.image, record.text, {}
                 yield Key(shard_id, i), to_example(record, image, audio, text, injected)
+
+
+def _check_no_empty_split(plan: dict[str, list], source: Source) -> None:
+    """datasets caches a 0-record split, then fails on every load of it: refuse before writing anything."""
+    for split, records in plan.items():
+        if records:
+            continue
+        if split == "ood":
+            classes = ", ".join(CLASS_NAMES[c] for c in OOD_CLASSES)
+            raise SourceError(f"split 'ood' would be empty: no OOD class ({classes}) has an item of every modality")
+        files = ", ".join(source.location(SPLIT_FILES[m, SPLIT_FILE_NAMES[split]]) for m in MODALITIES)
+        raise SourceError(f"split {split!r} would be empty: {files} list no items")
 
 
 def _read_clip(source: Source, relpath: str, location: str, audio_id: int, download_config) -> np.ndarray:

@@ -22,6 +22,7 @@ from .sources import (
     ImagePool,
     SourceError,
     build_pools,
+    cifar_members,
     read_datalist,
     read_split_indices,
     read_texts,
@@ -56,8 +57,8 @@ def load_source(fetch: Callable[[str], bytes], names: Callable[[str], str]) -> S
     audio_paths, audio_labels = read_datalist(fetch(METADATA_FILES["datalist"]), names(METADATA_FILES["datalist"]))
     texts, text_labels = read_texts(fetch(METADATA_FILES["texts"]), names(METADATA_FILES["texts"]))
     pools = build_pools(
-        cifar10=fetch(METADATA_FILES["cifar10"]),
-        cifar100=fetch(METADATA_FILES["cifar100"]),
+        cifar10=cifar_members(fetch(METADATA_FILES["cifar10"]), names(METADATA_FILES["cifar10"])),
+        cifar100=cifar_members(fetch(METADATA_FILES["cifar100"]), names(METADATA_FILES["cifar100"])),
         edm=fetch(METADATA_FILES["edm"]),
         names={key: names(METADATA_FILES[key]) for key in ("cifar10", "cifar100", "edm")},
     )
