@@ -205,9 +205,12 @@ class Luma(datasets.GeneratorBasedBuilder):
         self.hash = self.source.identity()
         return config, config_id
 
-    def download_and_prepare(self, *args, **kwargs):
+    def download_and_prepare(self, *args, num_proc: int | None = None, **kwargs):
+        # datasets divides by num_proc: 0 raises ZeroDivisionError, a negative count an unrelated error
+        if num_proc is not None and (type(num_proc) is not int or num_proc < 1):
+            raise ValueError(f"num_proc must be None or an integer >= 1, got {num_proc!r}")
         try:
-            super().download_and_prepare(*args, **kwargs)
+            super().download_and_prepare(*args, num_proc=num_proc, **kwargs)
         except datasets.exceptions.DatasetGenerationError as err:
             # datasets wraps errors raised while generating; ours already name the file and record.
             if isinstance(err.__cause__, SourceError):
@@ -271,7 +274,7 @@ class Luma(datasets.GeneratorBasedBuilder):
                 read_clips=read_clips,
             )
         plan = plan_records(data, selection, features)
-        check_no_split_is_empty(plan)
+        check_no_split_is_empty(plan, source.location)
         self.info.download_checksums = data.file_checksums  # what this build read, by location (with the commit)
         noise = self._sample_noise(source)  # once: building augmenters and reading the noise bank costs
         return [

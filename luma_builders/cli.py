@@ -17,6 +17,17 @@ MINI_DEFAULTS = {"seed": 0, "train_per_class": 20, "test_per_class": 6, "ood_per
 TRUE_WORDS, FALSE_WORDS = {"true", "yes", "1"}, {"false", "no", "0"}
 
 
+def positive_int(text: str) -> int:
+    """argparse type of a count that must be >= 1 (argparse names the option in its error)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
 def mini_source(**options) -> Path:
     """The embedded mini source for `options`, written once into the cache (atomically) and reused."""
     from . import mini, mini_text
@@ -208,7 +219,7 @@ def main(argv: list[str] | None = None) -> None:
     build.add_argument("config")
     build.add_argument("--source", default="mini", help="a folder, a base URL, 'mini' (default) or 'real'")
     build.add_argument("--out", default=None, help="datasets cache folder (default: the HF datasets cache)")
-    build.add_argument("--num-proc", type=int, default=None)
+    build.add_argument("--num-proc", type=positive_int, default=None)
     build.add_argument("parameters", nargs="*", metavar="key=value")
     build.set_defaults(run=_build)
 
@@ -218,7 +229,7 @@ def main(argv: list[str] | None = None) -> None:
     export.add_argument("--source", default="real", help="a folder, a base URL, 'mini' or 'real' (default)")
     export.add_argument("--out", required=True, help="the folder to write (must not exist or be empty)")
     export.add_argument("--overwrite", action="store_true", help="replace --out once the new export is complete")
-    export.add_argument("--num-proc", type=int, default=None)
+    export.add_argument("--num-proc", type=positive_int, default=None)
     export.add_argument("--cache-dir", default=None, help="datasets cache for the builds (default: the HF cache)")
     export.add_argument("--max-shard-size", default="500MB", help="Arrow size of a split per Parquet file")
     export.add_argument("--row-group-size", type=int, default=100, help="records per Parquet row group")

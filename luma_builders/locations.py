@@ -34,7 +34,7 @@ from .sources import (
 )
 from .transfer import cached_url, fetch_url, hub_file, hub_offline, resolve_revision
 
-CIFAR_FOLDERS = {"cifar-10-python.tar.gz": "cifar-10-batches-py", "cifar-100-python.tar.gz": "cifar-100-python"}
+CIFAR_ARCHIVES = {"cifar-10-python.tar.gz": "cifar10", "cifar-100-python.tar.gz": "cifar100"}
 SPLIT_PREFIX = "split_indices/"
 
 
@@ -91,9 +91,9 @@ class Source:
         """A path, a URL, or `hf://datasets/<repo>@<commit>/<relpath>`: where `relpath` is read from."""
         if relpath.startswith(SPLIT_PREFIX) and self.split_dir:
             return os.path.join(self.split_dir, relpath.removeprefix(SPLIT_PREFIX))
-        if relpath in CIFAR_FOLDERS and self.cifar_dir:
+        if relpath in CIFAR_ARCHIVES and self.cifar_dir:
             archive = os.path.join(self.cifar_dir, relpath)
-            return archive if os.path.exists(archive) else os.path.join(self.cifar_dir, CIFAR_FOLDERS[relpath])
+            return archive if os.path.exists(archive) else self.cifar_dir  # torchvision's root, extracted
         if self.data_dir is not None:
             if is_url(self.data_dir):
                 return posixpath.join(self.data_dir, relpath)
@@ -133,8 +133,8 @@ class Source:
         """The members of a CIFAR archive, from the tarball or from torchvision's extracted folder."""
         location = self.location(archive)
         if os.path.isdir(location):
-            pins = published().get("extracted", {}) if self._pinned(archive) else None
-            return cifar_members_from_folder(Path(location), CIFAR_FOLDERS[archive], pins)
+            md5s = published()["cifar_extracted"]["md5"] if self._pinned(archive) else None
+            return cifar_members_from_folder(Path(location), CIFAR_ARCHIVES[archive], md5s)
         return cifar_members(self.read(archive), location)
 
     def verify(self, relpath: str, data: bytes) -> None:

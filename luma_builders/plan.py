@@ -345,17 +345,16 @@ def plan_records(
     return ordered
 
 
-def check_no_split_is_empty(plan: dict[str, list[PlannedRecord]]) -> None:
-    """An empty split would be cached and then fail on every load: refuse it before anything is written."""
+def check_no_split_is_empty(plan: dict[str, list[PlannedRecord]], location: Callable[[str], str]) -> None:
+    """datasets caches a 0-record split, then fails on every load of it: refuse before writing anything."""
     for split, records in plan.items():
         if records:
             continue
         if split == "ood":
-            reason = f"the source has no items of the OOD classes {[CLASS_NAMES[c] for c in OOD_CLASSES]}"
-        else:
-            files = ", ".join(SPLIT_FILES[m, SPLIT_FILE_NAMES[split]] for m in MODALITIES)
-            reason = f"the split files ({files}) list no items"
-        raise SourceError(f"split {split!r} would be empty: {reason}")
+            classes = ", ".join(CLASS_NAMES[c] for c in OOD_CLASSES)
+            raise SourceError(f"split 'ood' would be empty: no OOD class ({classes}) has an item of every modality")
+        files = ", ".join(location(SPLIT_FILES[m, SPLIT_FILE_NAMES[split]]) for m in MODALITIES)
+        raise SourceError(f"split {split!r} would be empty: {files} list no items")
 
 
 def needs_features(selection: Selection) -> bool:

@@ -1,7 +1,7 @@
 """Reading the real LUMA sources, from a local folder or from URLs, in their published formats.
 
-Every reader takes the bytes of one file and the file's name, and raises `SourceError` naming the
-file (and row or line) when the content is not what LUMA publishes.
+Every reader takes the bytes of one file (the CIFAR readers: an archive's members) and the file's name,
+and raises `SourceError` naming the file (and row or line) when the content is not what LUMA publishes.
 """
 
 from __future__ import annotations
@@ -9,6 +9,8 @@ from __future__ import annotations
 import hashlib
 import io
 import pickle
+import posixpath
+import re
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,6 +60,16 @@ def read_location(location: str, download_config=None) -> bytes:
         raise
 
 
+_LFS_POINTER_START = b"version https://git-lfs.github.com/spec/"
+_LFS_POINTER_MAX_BYTES = 1024  # the Git LFS spec keeps pointer files under 1024 bytes
+
+
+def check_not_lfs_pointer(data: bytes, name: str, folder: str) -> None:
+    """A clone made without `git lfs pull` holds small pointer files where the data should be."""
+    if len(data) < _LFS_POINTER_MAX_BYTES and data.startswith(_LFS_POINTER_START):
+        raise SourceError(f"{name} is a Git LFS pointer, not the data: run `git lfs pull` in {folder}")
+
+
 def raise_if_unreachable(location: str, err: BaseException) -> None:
     """fsspec and datasets report a refused connection as FileNotFoundError: look at the causes."""
     cause = err
@@ -76,8 +88,47 @@ def parse_checksum_file(text: str, name: str) -> dict[str, tuple[str, str]]:
         digest, sep, relpath = line.partition("  ")
         if not sep or len(digest) != 64 or not relpath:
             raise SourceError(f"{name} line {line_no}: expected '<sha256>  <path>', got {line!r}")
-        checksums[relpath.strip()] = ("sha256", digest.lower())
+        checksums[safe_relpath(relpath.strip(), f"{name} line {line_no}")] = ("sha256", digest.lower())
     return checksums
+
+
+# The usual case, checked fast: '/'-separated names free of the characters below, none of them '.' or '..'.
+_PLAIN_RELPATH = re.compile(r"(?:(?!\.\.?(?:/|$))[^/\\\x00%:]+/)*(?!\.\.?$)[^/\\\x00%:]+")
+_DRIVE = re.compile(r"[A-Za-z]:")
+_URL_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]+:")
+
+
+def _relpath_problem(path: str) -> str | None:
+    """Why `path` is not a plain relative path inside its folder, or None."""
+    segments = path.split("/")
+    problems = (
+        ("\0" in path, "contains a NUL character"),
+        (path.startswith(("/", "\\")) or _DRIVE.match(path) is not None, "is absolute"),
+        # fsspec reads a leading `scheme:`, and `://` or `::` (chained file systems) anywhere, as a URL
+        (_URL_SCHEME.match(path) is not None or "://" in path or "::" in path, "is a URL"),
+        ("\\" in path, "contains a backslash (folders are separated by '/')"),
+        ("%" in path, "contains '%', which a URL decodes into other characters"),
+        (set(segments) <= {"", "."}, "names no file"),
+        ("" in segments, "has an empty segment"),
+        (posixpath.normpath(path).split("/")[0] == "..", "leaves the source folder"),
+        (".." in segments, "has a '..' segment"),
+    )
+    return next((problem for found, problem in problems if found), None)
+
+
+def safe_relpath(path: str, name: str) -> str:
+    """`path` with its `.` segments dropped, if it is a relative path that stays inside its folder.
+
+    Source paths are joined onto a local folder or a URL alike, so anything either could read as a way out
+    (`..`, absolute, URL, backslash, percent escape, empty segment, NUL) raises SourceError naming `name`,
+    the file and row or line the path comes from.
+    """
+    if _PLAIN_RELPATH.fullmatch(path):
+        return path
+    problem = _relpath_problem(path)
+    if problem is not None:
+        raise SourceError(f"{name}: path {path!r} {problem}")
+    return "/".join(segment for segment in path.split("/") if segment != ".")
 
 
 def write_checksum_file(root: Path) -> None:
@@ -115,7 +166,11 @@ def read_table(data: bytes, name: str, sep: str, columns: tuple[str, ...]) -> pd
 def read_datalist(data: bytes, name: str) -> tuple[list[str], np.ndarray]:
     """`audio/datalist.csv` -> (wav paths relative to audio/, class ids); row = audio id."""
     table = read_table(data, name, ",", ("path", "label"))
-    return table["path"].tolist(), _class_ids(table["label"], name)
+    paths = table["path"].tolist()
+    # >135k rows: only the unusual paths go through safe_relpath, one by one
+    for row in np.flatnonzero(~table["path"].str.fullmatch(_PLAIN_RELPATH).to_numpy(dtype=bool)):
+        paths[row] = safe_relpath(paths[row], f"{name} row {row} (line {row + 2})")
+    return paths, _class_ids(table["label"], name)
 
 
 def read_texts(data: bytes, name: str) -> tuple[list[str], np.ndarray]:
@@ -159,7 +214,8 @@ class _ArrayUnpickler(pickle.Unpickler):
         raise pickle.UnpicklingError(f"{module}.{name} is not allowed in a CIFAR pickle")
 
 
-def _tar_members(data: bytes, name: str) -> dict[str, bytes]:
+def cifar_members(data: bytes, name: str) -> dict[str, bytes]:
+    """The files of a CIFAR .tar.gz by member name (`cifar-10-batches-py/data_batch_1`, ...)."""
     try:
         with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as archive:
             return {
@@ -167,6 +223,61 @@ def _tar_members(data: bytes, name: str) -> dict[str, bytes]:
             }
     except (tarfile.TarError, EOFError, OSError) as err:
         raise SourceError(f"{name}: truncated or corrupt archive ({err})") from err
+
+
+@dataclass(frozen=True)
+class CifarLayout:
+    """Which pickles of a CIFAR archive hold what; member names are `<folder>/<file>`."""
+
+    folder: str
+    train: tuple[str, ...]
+    test: tuple[str, ...]
+    meta: str
+    label_names: str  # the key of the class names in the meta pickle
+    labels: str  # the key of the labels in a batch pickle
+
+    def files(self) -> tuple[str, ...]:
+        return (*self.train, *self.test, self.meta)
+
+
+CIFAR_LAYOUTS = {
+    "cifar10": CifarLayout(
+        "cifar-10-batches-py",
+        tuple(f"data_batch_{i}" for i in range(1, 6)),
+        ("test_batch",),
+        "batches.meta",
+        "label_names",
+        "labels",
+    ),
+    "cifar100": CifarLayout("cifar-100-python", ("train",), ("test",), "meta", "fine_label_names", "fine_labels"),
+}
+
+
+def cifar_members_from_folder(folder: Path, which: str, md5s: dict[str, str] | None) -> dict[str, bytes]:
+    """The members of CIFAR archive `which` ("cifar10" or "cifar100") as torchvision extracts it: `folder`
+    (torchvision's `root`) holds `cifar-10-batches-py/` or `cifar-100-python/`.
+
+    With `md5s` (member name -> md5, the published ones in `default_source.json`) every file must match; pass None for
+    files that are not the published ones (the mini source's).
+    """
+    layout = CIFAR_LAYOUTS[which]
+    members = {}
+    for file in layout.files():
+        member = f"{layout.folder}/{file}"
+        path = Path(folder, member)
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise SourceError(f"{path} is missing; {layout.folder}/ must hold {', '.join(layout.files())}") from None
+        except OSError as err:
+            raise SourceError(f"{path}: cannot be read ({err})") from err
+        if md5s is not None and (actual := hashlib.md5(data).hexdigest()) != md5s[member]:
+            raise SourceError(
+                f"{path}: md5 mismatch (expected {md5s[member]}, got {actual}); "
+                "the file is corrupt or not the published one"
+            )
+        members[member] = data
+    return members
 
 
 def _cifar_batch(members: dict[str, bytes], archive: str, member: str) -> dict:
@@ -205,30 +316,28 @@ def _luma_ids(cifar_labels, names: list[str]) -> np.ndarray:
     return lookup[np.asarray(cifar_labels, dtype=np.int64)]
 
 
-def read_cifar10(data: bytes, name: str) -> tuple[ImageSet, ImageSet]:
-    """CIFAR-10 archive -> (train batches 1-5 in order, test batch)."""
-    members = _tar_members(data, name)
-    names = _cifar_batch(members, name, "cifar-10-batches-py/batches.meta")["label_names"]
+def _read_cifar(members: dict[str, bytes], name: str, which: str) -> tuple[ImageSet, ImageSet]:
+    layout = CIFAR_LAYOUTS[which]
+    names = _cifar_batch(members, name, f"{layout.folder}/{layout.meta}")[layout.label_names]
 
-    def load(member_names):
-        batches = [_cifar_batch(members, name, f"cifar-10-batches-py/{m}") for m in member_names]
-        images = [_cifar_images(b, name, m) for b, m in zip(batches, member_names, strict=True)]
-        labels = [_luma_ids(b["labels"], names) for b in batches]
-        return ImageSet(np.concatenate(images), np.concatenate(labels), "cifar10")
+    def load(files: tuple[str, ...]) -> ImageSet:
+        member_names = [f"{layout.folder}/{file}" for file in files]
+        batches = [_cifar_batch(members, name, member) for member in member_names]
+        images = [_cifar_images(batch, name, member) for batch, member in zip(batches, member_names, strict=True)]
+        labels = [_luma_ids(batch[layout.labels], names) for batch in batches]
+        return ImageSet(np.concatenate(images), np.concatenate(labels), which)
 
-    return load([f"data_batch_{i}" for i in range(1, 6)]), load(["test_batch"])
+    return load(layout.train), load(layout.test)
 
 
-def read_cifar100(data: bytes, name: str) -> tuple[ImageSet, ImageSet]:
-    """CIFAR-100 archive -> (train, test), fine labels."""
-    members = _tar_members(data, name)
-    names = _cifar_batch(members, name, "cifar-100-python/meta")["fine_label_names"]
+def read_cifar10(members: dict[str, bytes], name: str) -> tuple[ImageSet, ImageSet]:
+    """CIFAR-10 members -> (train batches 1-5 in order, test batch); `name` says where they come from."""
+    return _read_cifar(members, name, "cifar10")
 
-    def load(member):
-        batch = _cifar_batch(members, name, f"cifar-100-python/{member}")
-        return ImageSet(_cifar_images(batch, name, member), _luma_ids(batch["fine_labels"], names), "cifar100")
 
-    return load("train"), load("test")
+def read_cifar100(members: dict[str, bytes], name: str) -> tuple[ImageSet, ImageSet]:
+    """CIFAR-100 members -> (train, test), fine labels; `name` says where they come from."""
+    return _read_cifar(members, name, "cifar100")
 
 
 def read_edm(data: bytes, name: str) -> ImageSet:
@@ -266,9 +375,12 @@ class ImagePool:
         )
 
 
-def build_pools(cifar10: bytes, cifar100: bytes, edm: bytes, names: dict[str, str]) -> dict[str, ImagePool]:
+def build_pools(
+    cifar10: dict[str, bytes], cifar100: dict[str, bytes], edm: bytes, names: dict[str, str]
+) -> dict[str, ImagePool]:
     """The train pool (CIFAR-10 batches 1-5, CIFAR-100 train, EDM; all 50 words) and the test pool
-    (CIFAR-10 test, CIFAR-100 test; the 42 ID words), each filtered and renumbered as LUMA does."""
+    (CIFAR-10 test, CIFAR-100 test; the 42 ID words), each filtered and renumbered as LUMA does.
+    `cifar10` and `cifar100` are the archives' members (`cifar_members`, `cifar_members_from_folder`)."""
     c10_train, c10_test = read_cifar10(cifar10, names["cifar10"])
     c100_train, c100_test = read_cifar100(cifar100, names["cifar100"])
     every_class = range(len(CLASS_NAMES))

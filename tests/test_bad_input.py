@@ -1,16 +1,21 @@
 """Bad input gets an error naming the file, row or parameter, and leaves nothing half-written in the cache."""
 
+import os
 import re
+import shutil
 from pathlib import Path
 
+import http_server
 import numpy as np
 import pandas as pd
 import pytest
 import soundfile
-from conftest import serve
+from conftest import SMALL, serve
 
 from luma import Luma
-from luma_builders.sources import SourceError, write_checksum_file
+from luma_builders.classes import CLASS_ID, CLASS_NAMES, NUM_ID_CLASSES, OOD_CLASSES
+from luma_builders.cli import main
+from luma_builders.sources import MODALITIES, SPLIT_FILES, SourceError, write_checksum_file
 
 
 def build(data_dir, cache_dir, **parameters):
@@ -28,9 +33,12 @@ def assert_nothing_half_written(cache_dir: Path):
     assert leftovers == []
 
 
+def first_test_audio_id(root: Path) -> int:
+    return int(float((root / "split_indices" / "audio_test.txt").read_text().split()[0]))
+
+
 def first_test_wav(root: Path) -> Path:
-    audio_id = int(float((root / "split_indices" / "audio_test.txt").read_text().split()[0]))
-    path = pd.read_csv(root / "audio" / "datalist.csv", keep_default_na=False)["path"][audio_id]
+    path = pd.read_csv(root / "audio" / "datalist.csv", keep_default_na=False)["path"][first_test_audio_id(root)]
     return root / "audio" / path
 
 
@@ -130,3 +138,88 @@ def test_bad_download_leaves_no_cache_entry_and_a_retry_succeeds(source_copy, tm
         assert_nothing_half_written(cache)
         tsv.write_bytes(good)
         assert build(url, cache).info.splits["test"].num_examples > 0
+
+
+def point_a_test_clip_outside(root: Path, outside: Path) -> int:
+    """Copy the first test clip to `outside` (beside the source), point its datalist.csv row there, update the
+    checksums: without the path check, the build would read and publish that file. Returns the row."""
+    shutil.copyfile(first_test_wav(root), outside)
+    os.utime(outside, (0, outside.stat().st_mtime))  # an atime of 0: any read of the file moves it
+    row = first_test_audio_id(root)
+    datalist = root / "audio" / "datalist.csv"
+    table = pd.read_csv(datalist, keep_default_na=False, dtype=str)
+    table.loc[row, "path"] = os.path.relpath(outside, root / "audio")
+    table.to_csv(datalist, index=False, lineterminator="\n")
+    write_checksum_file(root)
+    return row
+
+
+def outside_path_message(datalist: str, row: int) -> str:
+    return re.escape(f"{datalist} row {row} (line {row + 2}): path '../../outside.wav' leaves the source folder")
+
+
+def test_a_datalist_path_outside_the_folder_is_refused(source_copy, tmp_path):
+    outside = tmp_path / "outside.wav"
+    row = point_a_test_clip_outside(source_copy, outside)
+    with pytest.raises(SourceError, match=outside_path_message(source_copy / "audio" / "datalist.csv", row)):
+        build(source_copy, tmp_path / "cache")
+    assert outside.stat().st_atime == 0
+    assert_nothing_half_written(tmp_path / "cache")
+
+
+def test_a_datalist_path_outside_the_url_is_refused(source_copy, tmp_path, monkeypatch):
+    outside = tmp_path / "outside.wav"
+    row = point_a_test_clip_outside(source_copy, outside)
+    requested = []
+    monkeypatch.setattr(http_server._RangeHandler, "log_message", lambda handler, *args: requested.append(handler.path))
+    with serve(tmp_path) as url:  # the server would hand out outside.wav, beside the source's prefix
+        data_dir = f"{url}/source"
+        with pytest.raises(SourceError, match=outside_path_message(f"{data_dir}/audio/datalist.csv", row)):
+            build(data_dir, tmp_path / "cache")
+    assert any(path.endswith("/source/audio/datalist.csv") for path in requested)
+    assert not [path for path in requested if "outside" in path]
+    assert_nothing_half_written(tmp_path / "cache")
+
+
+@pytest.mark.parametrize("num_proc", [0, -1, 1.5, True, "2"])
+def test_bad_num_proc_fails_before_any_work(num_proc, tmp_path):
+    builder = Luma(config_name="clean", data_dir=str(tmp_path / "no_source"), cache_dir=str(tmp_path / "cache"))
+    with pytest.raises(ValueError, match=re.escape(f"num_proc must be None or an integer >= 1, got {num_proc!r}")):
+        builder.download_and_prepare(num_proc=num_proc)
+    assert_nothing_half_written(tmp_path / "cache")
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "two"])
+@pytest.mark.parametrize("command", [["build", "clean"], ["export", "--configs", "clean", "--out", "exported"]])
+def test_cli_num_proc_must_be_a_positive_integer(command, value, capsys):
+    with pytest.raises(SystemExit):
+        main([*command, "--num-proc", value])
+    assert f"argument --num-proc: expected a positive integer, got '{value}'" in capsys.readouterr().err
+
+
+def test_an_empty_split_fails_before_writing_and_the_fixed_source_builds(source_copy, mini_source, tmp_path):
+    for modality in MODALITIES:
+        (source_copy / SPLIT_FILES[modality, "test"]).write_text("")
+    write_checksum_file(source_copy)
+    cache = tmp_path / "cache"
+    files = ", ".join(re.escape(str(source_copy / SPLIT_FILES[m, "test"])) for m in MODALITIES)
+    with pytest.raises(SourceError, match=f"split 'test' would be empty: {files} list no items"):
+        build(source_copy, cache)
+    assert_nothing_half_written(cache)
+    for modality in MODALITIES:
+        shutil.copyfile(mini_source / SPLIT_FILES[modality, "test"], source_copy / SPLIT_FILES[modality, "test"])
+    write_checksum_file(source_copy)
+    assert build(source_copy, cache).info.splits["test"].num_examples == NUM_ID_CLASSES * SMALL["test_per_class"]
+
+
+def test_a_source_without_ood_items_names_the_ood_classes(source_copy, tmp_path):
+    # no clip of an OOD class (they are in no split file, so relabelling them changes nothing else)
+    datalist = source_copy / "audio" / "datalist.csv"
+    table = pd.read_csv(datalist, keep_default_na=False, dtype=str)
+    table.loc[table["label"].map(CLASS_ID) >= NUM_ID_CLASSES, "label"] = CLASS_NAMES[0]
+    table.to_csv(datalist, index=False, lineterminator="\n")
+    write_checksum_file(source_copy)
+    classes = ", ".join(CLASS_NAMES[c] for c in OOD_CLASSES)
+    with pytest.raises(SourceError, match=re.escape(f"split 'ood' would be empty: no OOD class ({classes}) has")):
+        build(source_copy, tmp_path / "cache")
+    assert_nothing_half_written(tmp_path / "cache")
