@@ -12,9 +12,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .locations import Source
 from .plan import PlannedRecord
 from .rng import generator
-from .sources import Source, is_url
+from .sources import is_url
 from .transforms.audio import ESC50_ZIP_ROOT, NoiseBank, add_background_noise
 from .transforms.image import CORRUPTIONS, corrupt_image
 from .transforms.text import augment_text, make_text_augmenter

@@ -56,7 +56,7 @@ def rewrite_table(path: Path, sep: str, row: int, word: str):
         ({"config_name": "clean", "seed": -1}, "'seed' must be >= 0"),
         ({"config_name": "clean", "seed": 1.5}, "'seed' must be of type int"),
         ({"config_name": "clean", "ood_in_test": "yes"}, "'ood_in_test' must be of type bool"),
-        ({"config_name": "clean", "allow_unverified_pickle": True}, "only allowed with a local data_dir"),
+        ({"config_name": "clean", "data_dir": "here", "hub_revision": "main"}, "hub_revision applies to the published"),
     ],
 )
 def test_bad_config_or_parameter(parameters, message, tmp_path):
