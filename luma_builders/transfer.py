@@ -309,8 +309,7 @@ def _install_stall_guard() -> None:
 
 
 def _guard_response(response) -> None:
-    if "/resolve/" in response.request.url.path:
-        response.stream = _GuardedStream(response.stream, str(response.request.url), RETRY)
+    response.stream = _GuardedStream(response.stream, str(response.request.url), RETRY)
 
 
 class _GuardedStream:

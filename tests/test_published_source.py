@@ -1,0 +1,215 @@
+"""The published data path (luma_builders.locations, .transfer, .download) against a loopback fake Hub: builds equal
+to a folder build, retries, stalls, 404s, corrupt downloads, `luma download` then offline builds, a moved branch;
+and the layouts users have (a clone of the Hub repo, CIFAR as torchvision extracts it, split files of their own)."""
+
+import hashlib
+import json
+import logging
+import shutil
+import tarfile
+import time
+from pathlib import Path
+
+import huggingface_hub
+import pytest
+from conftest import serve
+from fake_hub import FakeHub
+from test_builder import build, rows, streamed_rows
+
+from luma import Luma
+from luma_builders.cli import main
+from luma_builders.errors import SourceError
+from luma_builders.locations import CIFAR_ARCHIVES, published
+from luma_builders.sources import SPLIT_FILES
+
+PUBLISHED_ELSEWHERE = [*CIFAR_ARCHIVES, *SPLIT_FILES.values()]  # not in the Hub repo
+
+
+def hub_part(mini_source: Path, target: Path) -> Path:
+    """What the Hub repo holds: the mini source less CIFAR and the split files (a clone looks like this)."""
+    shutil.copytree(mini_source, target, ignore=shutil.ignore_patterns("split_indices", "cifar-*", "SHA256SUMS"))
+    return target
+
+
+@pytest.fixture
+def mini_manifest(mini_source, tmp_path, monkeypatch):
+    """The published table, but with the CIFAR and split URLs on loopback and the mini source's checksums: the real
+    ones cannot be reached from here (LUMA_SOURCE_MANIFEST is the project's own switch for mirrors)."""
+    with serve(mini_source) as web:
+        table = published()
+        table["files"] = {
+            relpath: {"url": f"{web}/{relpath}", "algorithm": "sha256", "checksum": sha256(mini_source / relpath)}
+            for relpath in PUBLISHED_ELSEWHERE
+        }
+        table["cifar_extracted"]["md5"] = extracted_md5s(mini_source)
+        path = tmp_path / "manifest.json"
+        path.write_text(json.dumps(table))
+        monkeypatch.setenv("LUMA_SOURCE_MANIFEST", str(path))
+        yield table
+
+
+@pytest.fixture
+def hub(mini_source, mini_manifest, tmp_path, monkeypatch):
+    with FakeHub(hub_part(mini_source, tmp_path / "repo")) as fake:
+        fake.patch_huggingface_hub(monkeypatch)
+        monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hf_cache"))
+        yield fake
+
+
+@pytest.fixture(scope="module")
+def folder_build(mini_source, tmp_path_factory):
+    return build(mini_source, tmp_path_factory.mktemp("folder"))
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def extracted_md5s(mini_source: Path) -> dict[str, str]:
+    md5s = {}
+    for archive in CIFAR_ARCHIVES:
+        with tarfile.open(mini_source / archive) as tar:
+            for member in tar.getmembers():
+                if member.isfile():
+                    md5s[member.name] = hashlib.md5(tar.extractfile(member).read()).hexdigest()
+    return md5s
+
+
+def published_build(cache_dir, **parameters) -> Luma:
+    builder = Luma(config_name="clean", cache_dir=str(cache_dir), **parameters)
+    builder.download_and_prepare()
+    return builder
+
+
+def assert_same_records(builder, expected):
+    for split in ("train", "test", "ood"):
+        assert rows(builder, split) == rows(expected, split)
+
+
+def test_a_build_from_the_hub_equals_a_build_from_the_folder_and_records_what_it_read(hub, folder_build, tmp_path):
+    builder = published_build(tmp_path / "cache", token="hf_test_token")
+    assert_same_records(builder, folder_build)
+    recorded = builder.info.download_checksums
+    prefix = f"hf://datasets/bezirganyan/LUMA@{hub.commit}/"
+    assert recorded[prefix + "text_data.tsv"]["checksum"] == sha256(Path(hub_file_path(hub, "text_data.tsv")))
+    assert all(request.authorized for request in hub.requests if request.file)
+    # the commit is part of the cache key: the prepared dataset lives under it
+    assert builder.cache_dir != build_cache_dir(folder_build)
+
+
+def hub_file_path(hub, relpath):
+    return huggingface_hub.try_to_load_from_cache("bezirganyan/LUMA", relpath, hub.commit, repo_type="dataset")
+
+
+def build_cache_dir(builder):
+    return builder.cache_dir
+
+
+def test_streaming_from_the_hub_gives_the_same_records(hub, folder_build):
+    stream = Luma(config_name="clean")
+    assert streamed_rows(stream, "test") == rows(folder_build, "test")
+
+
+def test_503s_429s_and_a_dropped_connection_are_retried(hub, folder_build, tmp_path):
+    hub.fail("text_data.tsv", 503, times=2)
+    hub.fail("audio/datalist.csv", 429, times=1, retry_after=0)
+    hub.drop("edm_images.pickle", after_bytes=1000)
+    assert_same_records(published_build(tmp_path / "cache"), folder_build)
+    served = [r for r in hub.requests if r.file == "text_data.tsv"]
+    assert len(served) >= 3
+    assert any(r.range for r in hub.requests if r.file == "edm_images.pickle")  # resumed after the drop
+
+
+def test_a_stalled_transfer_fails_in_bounded_time_naming_the_url(hub, tmp_path):
+    hub.stall("text_data.tsv", bytes_per_second=5, times=None)
+    started = time.monotonic()
+    with pytest.raises(SourceError, match=r"text_data\.tsv.*stalled"):
+        published_build(tmp_path / "cache")
+    assert time.monotonic() - started < 30
+    assert hub_file_path(hub, "text_data.tsv") is None  # no cache entry
+
+
+def test_a_missing_clip_is_a_clear_404(hub, mini_source, tmp_path):
+    missing = next((Path(hub_file_path_root(tmp_path)) / "audio").rglob("*.wav"))
+    missing.unlink()
+    relpath = missing.relative_to(hub_file_path_root(tmp_path)).as_posix()
+    with pytest.raises(SourceError, match=rf"{relpath}: file not found in the repo"):
+        published_build(tmp_path / "cache")
+
+
+def hub_file_path_root(tmp_path):
+    return tmp_path / "repo"
+
+
+def test_a_corrupt_download_is_removed_and_the_next_try_succeeds(hub, folder_build, tmp_path):
+    hub.corrupt("text_data.tsv")
+    with pytest.raises(SourceError, match=r"text_data\.tsv: content does not match the Hub's checksum"):
+        published_build(tmp_path / "cache")
+    assert hub_file_path(hub, "text_data.tsv") is None
+    assert_same_records(published_build(tmp_path / "cache"), folder_build)
+
+
+def test_luma_download_then_builds_run_offline(hub, folder_build, tmp_path, monkeypatch, capsys):
+    main(["download"])
+    assert "clips verified and cached" in capsys.readouterr().out
+    served = len(hub.requests)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    offline = published_build(tmp_path / "cache")
+    assert_same_records(offline, folder_build)
+    assert len(hub.requests) == served  # nothing asked of the Hub
+
+
+def test_offline_without_a_download_says_what_to_run(hub, tmp_path, monkeypatch):
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    with pytest.raises(SourceError, match="run `luma download`"):
+        Luma(config_name="clean", cache_dir=str(tmp_path))
+
+
+def test_a_moved_branch_is_reported_never_mixed_in_and_the_old_commit_stays_buildable(hub, tmp_path, caplog):
+    first = published_build(tmp_path / "cache")
+    old_commit = hub.commit
+    tsv = hub_file_path_root(tmp_path) / "text_data.tsv"
+    hub.set_file("text_data.tsv", tsv.read_bytes().replace(b"a", b"o"))
+    with caplog.at_level(logging.WARNING):
+        moved = Luma(config_name="clean", cache_dir=str(tmp_path / "cache"))
+    assert f"moved from {old_commit} to {hub.commit}" in caplog.text
+    assert moved.cache_dir != first.cache_dir  # the new commit never reuses the old tables
+    moved.download_and_prepare()
+    assert rows(moved, "test") != rows(first, "test")
+    again = Luma(config_name="clean", cache_dir=str(tmp_path / "cache"), hub_revision=old_commit)
+    assert again.cache_dir == first.cache_dir
+
+
+# --------------------------------------------------------------------------- the layouts users have
+
+
+def test_a_clone_with_cifar_and_split_files_of_ones_own_builds_the_same(
+    mini_source, mini_manifest, folder_build, tmp_path
+):
+    clone = hub_part(mini_source, tmp_path / "clone")
+    cifar = tmp_path / "cifar"
+    for archive in CIFAR_ARCHIVES:  # torchvision's extracted layout
+        with tarfile.open(mini_source / archive) as tar:
+            tar.extractall(cifar, filter="data")
+    split_dir = Path(shutil.copytree(mini_source / "split_indices", tmp_path / "splits"))
+    builder = build(clone, tmp_path / "cache", cifar_dir=str(cifar), split_dir=str(split_dir))
+    assert_same_records(builder, folder_build)
+
+
+def test_a_git_lfs_pointer_says_to_run_git_lfs_pull(source_copy, tmp_path):
+    (source_copy / "edm_images.pickle").write_text(
+        "version https://git-lfs.github.com/spec/v1\noid sha256:" + "0" * 64 + "\nsize 137000000\n"
+    )
+    (source_copy / "SHA256SUMS").unlink()
+    with pytest.raises(SourceError, match=r"edm_images\.pickle is a Git LFS pointer.*git lfs pull"):
+        build(source_copy, tmp_path / "cache")
+
+
+def test_a_fixed_source_is_rebuilt_not_served_from_the_old_cache(source_copy, tmp_path):
+    first = build(source_copy, tmp_path / "cache")
+    tsv = source_copy / "text_data.tsv"
+    tsv.write_bytes(tsv.read_bytes().replace(b"a", b"o"))
+    (source_copy / "SHA256SUMS").unlink()
+    fixed = build(source_copy, tmp_path / "cache")
+    assert fixed.cache_dir != first.cache_dir
+    assert rows(fixed, "test") != rows(first, "test")
