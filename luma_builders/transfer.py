@@ -309,20 +309,25 @@ def _install_stall_guard() -> None:
 
 
 def _guard_response(response) -> None:
-    response.stream = _GuardedStream(response.stream, str(response.request.url), RETRY)
+    response.stream = _guarded_stream_class()(response.stream, str(response.request.url), RETRY)
 
 
-class _GuardedStream:
-    def __init__(self, stream, what: str, policy: RetryPolicy):
-        self.stream, self.guard = stream, StallGuard(what, policy)
+def _guarded_stream_class():
+    import httpx2
 
-    def __iter__(self) -> Iterator[bytes]:
-        for chunk in self.stream:
-            self.guard.add(len(chunk))
-            yield chunk
+    class GuardedStream(httpx2.SyncByteStream):
+        def __init__(self, stream, what: str, policy: RetryPolicy):
+            self.stream, self.guard = stream, StallGuard(what, policy)
 
-    def close(self) -> None:
-        self.stream.close()
+        def __iter__(self) -> Iterator[bytes]:
+            for chunk in self.stream:
+                self.guard.add(len(chunk))
+                yield chunk
+
+        def close(self) -> None:
+            self.stream.close()
+
+    return GuardedStream
 
 
 def in_parallel(work: Callable[[T], object], items: Iterable[T], workers: int = 16, progress=None) -> None:
