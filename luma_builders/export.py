@@ -226,7 +226,8 @@ def render_card(
         repo_id=repo_id or "<user>/luma",
         default_config=default,
         example_config=next((n for n in order if n != default), default),
-        source=_source_sentence(data_dir),
+        source=_source_sentence(builders[0].source),
+        source_files_table=source_files_table(info.download_checksums or {}),
         overrides=", ".join(f"`{k}={v}`" for k, v in sorted(parameters.items()) if k not in NOT_DATA),
         configs_table=configs_table(builders, aliases, default),
         defaults=defaults_line(builders),
@@ -238,12 +239,21 @@ def render_card(
     )
 
 
-def _source_sentence(data_dir: str | None) -> str:
+def _source_sentence(source) -> str:
+    data_dir = source.data_dir
     if data_dir is None:
-        return "the published LUMA sources (the pinned locations and checksums of `luma_builders/default_source.json`)"
+        return (
+            f"the published LUMA sources: the Hub repo `{source.hub_repo}` at commit `{source.hub_commit}`, and the "
+            "pinned locations and checksums of `luma_builders/default_source.json`"
+        )
     if is_url(data_dir):
         return f"the LUMA source at <{data_dir}>, not the published locations"
     return f"a local LUMA source folder (`{Path(data_dir).resolve().name}`), **not the published data**"
+
+
+def source_files_table(checksums: dict) -> str:
+    rows = [f"| `{where}` | {entry['num_bytes']:,} | `{entry['checksum']}` |" for where, entry in checksums.items()]
+    return "\n".join(["| file | bytes | sha256 |", "|---|---|---|", *rows])
 
 
 def _changed(config) -> dict:
