@@ -64,7 +64,6 @@ class LumaConfig(datasets.BuilderConfig):
     version: datasets.Version | str | None = datasets.Version("1.0.0")
     seed: int = 0  # every random choice flows from it
     ood_in_test: bool = False  # also put the OOD records, flagged, in the test split
-    allow_unverified_pickle: bool = False  # local folders only: load edm_images.pickle without a checksum
     # diversity sampling of train, per modality (None: the published split)
     image_compactness: float | None = None
     audio_compactness: float | None = None
@@ -112,8 +111,6 @@ class LumaConfig(datasets.BuilderConfig):
             raise ValueError(
                 f"audio_snr_min ({self.audio_snr_min}) must not exceed audio_snr_max ({self.audio_snr_max})"
             )
-        if self.allow_unverified_pickle and (self.data_dir is None or is_url(self.data_dir)):
-            raise ValueError("allow_unverified_pickle=True is only allowed with a local data_dir")
         unknown_splits = set(self.noise_splits.split(",")) - set(SPLITS)
         if unknown_splits:
             raise ValueError(f"noise_splits: unknown split(s) {sorted(unknown_splits)}; choose from {SPLITS}")
@@ -220,7 +217,7 @@ class Luma(datasets.GeneratorBasedBuilder):
         if root is None:
             return Source(None, published_checksums())
         root = root.rstrip("/") if is_url(root) else os.path.abspath(root)
-        source = Source(root, allow_unverified_pickle=self.config.allow_unverified_pickle)
+        source = Source(root)
         try:
             text = read_location(source.location(CHECKSUM_FILE), dl_manager.download_config).decode()
         except FileNotFoundError:
@@ -258,12 +255,7 @@ class Luma(datasets.GeneratorBasedBuilder):
     def _split_generators(self, dl_manager):
         source = self._source(dl_manager)
 
-        def fetch(relpath: str) -> bytes:
-            if relpath.endswith(".pickle"):
-                source.require_verified(relpath)
-            return _read_verified(source, relpath, dl_manager)
-
-        data = load_source(fetch, source.location)
+        data = load_source(lambda relpath: _read_verified(source, relpath, dl_manager), source.location)
 
         def read_clips(audio_ids):
             files = [data.audio_file(i) for i in audio_ids]

@@ -40,7 +40,7 @@ import json, resource, sys, time
 from luma_builders.plan import Selection, load_source, plan_records
 from luma_builders.records import encode_png
 from luma_builders.sources import Source, decode_wav, encode_wav
-source = Source(sys.argv[1], allow_unverified_pickle=True)
+source = Source(sys.argv[1])
 start = time.perf_counter()
 read = lambda relpath: open(source.location(relpath), "rb").read()
 plan = plan_records(load_source(read, source.location), Selection())

@@ -36,7 +36,7 @@ CARD_DIR = Path(__file__).resolve().parent.parent / "dataset_card"
 DEFAULT_CONFIG = "clean"
 MAX_SHARD_SIZE = "500MB"  # Arrow bytes per Parquet file, as `push_to_hub`
 ROW_GROUP_SIZE = 100  # records per row group: ~3-20 MB with image + audio, a cheap random access for the viewer
-NOT_DATA = ("data_dir", "allow_unverified_pickle")  # parameters that do not change the records
+NOT_DATA = ("data_dir",)  # parameters that do not change the records
 SIZE_CATEGORIES = ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"))
 
 

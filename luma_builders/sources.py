@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import pickle
 import posixpath
 import tarfile
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ import pandas as pd
 import soundfile
 from scipy.signal import resample_poly
 
+from . import safe_pickle
 from .classes import CLASS_ID, CLASS_NAMES, NUM_ID_CLASSES, luma_word
 
 SAMPLING_RATE = 16_000
@@ -58,7 +58,6 @@ class Source:
 
     root: str | None
     checksums: dict[str, tuple[str, str]] = field(default_factory=dict)
-    allow_unverified_pickle: bool = False
 
     def location(self, relpath: str) -> str:
         if self.root is not None:
@@ -85,18 +84,6 @@ class Source:
                 f"{self.location(relpath)}: {algorithm} checksum mismatch "
                 f"(expected {expected}, got {actual}); the file is corrupt or not the published one"
             )
-
-    def require_verified(self, relpath: str) -> None:
-        """Pickles run code when loaded: refuse one that no checksum vouches for."""
-        if relpath in self.checksums:
-            return
-        if self.allow_unverified_pickle and self.root is not None and not is_url(self.root):
-            return
-        raise SourceError(
-            f"{self.location(relpath)}: no checksum is known for this pickle, and loading a pickle runs "
-            f"code. Add it to {CHECKSUM_FILE} in the source folder, or, for a local folder you trust, "
-            "pass allow_unverified_pickle=True."
-        )
 
 
 def is_url(path: str) -> bool:
@@ -213,20 +200,14 @@ def read_split_indices(data: bytes, name: str, pool_size: int) -> np.ndarray:
 # --------------------------------------------------------------------------- images
 
 
-class _ArrayUnpickler(pickle.Unpickler):
-    """CIFAR pickles hold only dicts, lists, strings and numpy arrays: allow nothing else to load."""
-
-    allowed = {
-        ("numpy", "ndarray"),
-        ("numpy", "dtype"),
-        ("numpy.core.multiarray", "_reconstruct"),
-        ("numpy._core.multiarray", "_reconstruct"),
-    }
-
-    def find_class(self, module, name):
-        if (module, name) in self.allowed:
-            return super().find_class(module, name)
-        raise pickle.UnpicklingError(f"{module}.{name} is not allowed in a CIFAR pickle")
+def _unpickle(data: bytes, name: str, allowed: safe_pickle.AllowList):
+    """The object pickled in `data`, loaded without running code (see safe_pickle)."""
+    try:
+        return safe_pickle.loads(data, allowed)
+    except safe_pickle.RefusedGlobal as err:
+        raise SourceError(f"{err.qualname} is not allowed in {name}: {allowed.holds}") from None
+    except Exception as err:  # a corrupt pickle can raise nearly anything
+        raise SourceError(f"{name}: not a readable pickle ({err})") from err
 
 
 def _tar_members(data: bytes, name: str) -> dict[str, bytes]:
@@ -242,10 +223,7 @@ def _tar_members(data: bytes, name: str) -> dict[str, bytes]:
 def _cifar_batch(members: dict[str, bytes], archive: str, member: str) -> dict:
     if member not in members:
         raise SourceError(f"{archive}: member {member} is missing")
-    try:
-        return _ArrayUnpickler(io.BytesIO(members[member]), encoding="latin1").load()
-    except (pickle.UnpicklingError, EOFError, ValueError) as err:
-        raise SourceError(f"{archive}: member {member} is not a CIFAR pickle ({err})") from err
+    return _unpickle(members[member], f"{archive} member {member}", safe_pickle.CIFAR)
 
 
 def _cifar_images(batch: dict, archive: str, member: str) -> np.ndarray:
@@ -302,14 +280,8 @@ def read_cifar100(data: bytes, name: str) -> tuple[ImageSet, ImageSet]:
 
 
 def read_edm(data: bytes, name: str) -> ImageSet:
-    """`edm_images.pickle`: a pandas DataFrame with `image` (32x32x3 uint8) and `label` (word).
-
-    Call only after the file's checksum was verified: unpickling runs code.
-    """
-    try:
-        frame = pd.read_pickle(io.BytesIO(data))
-    except Exception as err:  # a corrupt pickle can raise nearly anything
-        raise SourceError(f"{name}: not a readable pickle ({err})") from err
+    """`edm_images.pickle`: a pandas DataFrame with `image` (32x32x3 uint8) and `label` (word)."""
+    frame = _unpickle(data, name, safe_pickle.EDM)
     if not isinstance(frame, pd.DataFrame) or not {"image", "label"} <= set(frame.columns):
         raise SourceError(f"{name}: expected a DataFrame with columns 'image' and 'label'")
     labels = _class_ids(frame["label"].astype(str), name)

@@ -48,7 +48,6 @@ def rewrite_table(path: Path, sep: str, row: int, word: str):
         ({"config_name": "clean", "seed": -1}, "'seed' must be >= 0"),
         ({"config_name": "clean", "seed": 1.5}, "'seed' must be of type int"),
         ({"config_name": "clean", "ood_in_test": "yes"}, "'ood_in_test' must be of type bool"),
-        ({"config_name": "clean", "allow_unverified_pickle": True}, "only allowed with a local data_dir"),
     ],
 )
 def test_bad_config_or_parameter(parameters, message, tmp_path):
@@ -101,15 +100,6 @@ def test_damaged_source(damage, update_checksums, message, source_copy, tmp_path
     with pytest.raises(SourceError, match=message):
         build(source_copy, tmp_path / "cache")
     assert_nothing_half_written(tmp_path / "cache")
-
-
-def test_pickle_without_checksum_is_refused_unless_trusted(source_copy, tmp_path):
-    sums = source_copy / "SHA256SUMS"
-    sums.write_text("".join(line for line in sums.read_text().splitlines(True) if "edm_images" not in line))
-    with pytest.raises(SourceError, match=r"edm_images\.pickle: no checksum is known.*allow_unverified_pickle"):
-        build(source_copy, tmp_path / "refused")
-    assert_nothing_half_written(tmp_path / "refused")
-    assert build(source_copy, tmp_path / "trusted", allow_unverified_pickle=True).info.splits["train"].num_examples
 
 
 def test_unreachable_url(tmp_path):
