@@ -464,8 +464,8 @@ def _cifar100_batch(label: str, names: np.ndarray, images: np.ndarray) -> bytes:
 class _Py2Pickler(pickle._Pickler):
     """Pickles strings and bytes as Python 2 `str` (BINSTRING), as the published CIFAR pickles do.
 
-    Python 3's protocol 2 wraps bytes in a `_codecs.encode` call instead, which a reader that allows
-    only numpy globals rightly refuses; with `encoding="latin1"` these load as `str`.
+    Python 3's protocol 2 wraps bytes in a `_codecs.encode` call instead; with `encoding="latin1"` these
+    load as `str`.
     """
 
     dispatch = pickle._Pickler.dispatch.copy()

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import pickle
 import posixpath
 import re
 import tarfile
@@ -20,6 +19,7 @@ import pandas as pd
 import soundfile
 from scipy.signal import resample_poly
 
+from . import safe_pickle
 from .classes import CLASS_ID, CLASS_NAMES, NUM_ID_CLASSES, luma_word
 from .errors import SourceError
 
@@ -198,20 +198,14 @@ def read_split_indices(data: bytes, name: str, pool_size: int) -> np.ndarray:
 # --------------------------------------------------------------------------- images
 
 
-class _ArrayUnpickler(pickle.Unpickler):
-    """CIFAR pickles hold only dicts, lists, strings and numpy arrays: allow nothing else to load."""
-
-    allowed = {
-        ("numpy", "ndarray"),
-        ("numpy", "dtype"),
-        ("numpy.core.multiarray", "_reconstruct"),
-        ("numpy._core.multiarray", "_reconstruct"),
-    }
-
-    def find_class(self, module, name):
-        if (module, name) in self.allowed:
-            return super().find_class(module, name)
-        raise pickle.UnpicklingError(f"{module}.{name} is not allowed in a CIFAR pickle")
+def _unpickle(data: bytes, name: str, allowed: safe_pickle.AllowList):
+    """The object pickled in `data`, loaded without running code (see safe_pickle)."""
+    try:
+        return safe_pickle.loads(data, allowed)
+    except safe_pickle.RefusedGlobal as err:
+        raise SourceError(f"{err.qualname} is not allowed in {name}: {allowed.holds}") from None
+    except Exception as err:  # a corrupt pickle can raise nearly anything
+        raise SourceError(f"{name}: not a readable pickle ({err})") from err
 
 
 def cifar_members(data: bytes, name: str) -> dict[str, bytes]:
@@ -283,10 +277,7 @@ def cifar_members_from_folder(folder: Path, which: str, md5s: dict[str, str] | N
 def _cifar_batch(members: dict[str, bytes], archive: str, member: str) -> dict:
     if member not in members:
         raise SourceError(f"{archive}: member {member} is missing")
-    try:
-        return _ArrayUnpickler(io.BytesIO(members[member]), encoding="latin1").load()
-    except (pickle.UnpicklingError, EOFError, ValueError) as err:
-        raise SourceError(f"{archive}: member {member} is not a CIFAR pickle ({err})") from err
+    return _unpickle(members[member], f"{archive} member {member}", safe_pickle.CIFAR)
 
 
 def _cifar_images(batch: dict, archive: str, member: str) -> np.ndarray:
@@ -341,14 +332,8 @@ def read_cifar100(members: dict[str, bytes], name: str) -> tuple[ImageSet, Image
 
 
 def read_edm(data: bytes, name: str) -> ImageSet:
-    """`edm_images.pickle`: a pandas DataFrame with `image` (32x32x3 uint8) and `label` (word).
-
-    Call only after the file's checksum was verified: unpickling runs code.
-    """
-    try:
-        frame = pd.read_pickle(io.BytesIO(data))
-    except Exception as err:  # a corrupt pickle can raise nearly anything
-        raise SourceError(f"{name}: not a readable pickle ({err})") from err
+    """`edm_images.pickle`: a pandas DataFrame with `image` (32x32x3 uint8) and `label` (word)."""
+    frame = _unpickle(data, name, safe_pickle.EDM)
     if not isinstance(frame, pd.DataFrame) or not {"image", "label"} <= set(frame.columns):
         raise SourceError(f"{name}: expected a DataFrame with columns 'image' and 'label'")
     labels = _class_ids(frame["label"].astype(str), name)

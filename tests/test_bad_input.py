@@ -111,15 +111,6 @@ def test_damaged_source(damage, update_checksums, message, source_copy, tmp_path
     assert_nothing_half_written(tmp_path / "cache")
 
 
-def test_pickle_without_checksum_is_refused_unless_trusted(source_copy, tmp_path):
-    sums = source_copy / "SHA256SUMS"
-    sums.write_text("".join(line for line in sums.read_text().splitlines(True) if "edm_images" not in line))
-    with pytest.raises(SourceError, match=r"edm_images\.pickle: no checksum is known.*allow_unverified_pickle"):
-        build(source_copy, tmp_path / "refused")
-    assert_nothing_half_written(tmp_path / "refused")
-    assert build(source_copy, tmp_path / "trusted", allow_unverified_pickle=True).info.splits["train"].num_examples
-
-
 def test_unreachable_url(tmp_path):
     with pytest.raises(SourceError, match=r"http://127\.0\.0\.1:9/luma/.*cannot be"):
         build("http://127.0.0.1:9/luma", tmp_path)
