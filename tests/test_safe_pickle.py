@@ -20,7 +20,7 @@ from test_bad_input import assert_nothing_half_written, build
 
 from luma_builders import safe_pickle
 from luma_builders.classes import CLASS_NAMES
-from luma_builders.sources import SourceError, read_cifar10, read_edm, write_checksum_file
+from luma_builders.sources import SourceError, cifar_members, read_cifar10, read_edm, write_checksum_file
 
 EDM_HOLDS = "LUMA pickles hold only a DataFrame of arrays and strings"
 CIFAR_HOLDS = "CIFAR pickles hold only dicts, lists, strings and numpy arrays"
@@ -123,7 +123,7 @@ def test_cifar_reader_refuses_the_global_and_runs_nothing(mini_source, tmp_path)
     data, refused = malicious_batch(marker)
     archive = cifar_archive_with((mini_source / "cifar-10-python.tar.gz").read_bytes(), BATCH, data)
     with pytest.raises(SourceError, match=refusal(refused, f"cifar-10-python.tar.gz member {BATCH}", CIFAR_HOLDS)):
-        read_cifar10(archive, "cifar-10-python.tar.gz")
+        read_cifar10(cifar_members(archive, "cifar-10-python.tar.gz"), "cifar-10-python.tar.gz")
     assert not marker.exists()
 
 
