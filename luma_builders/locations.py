@@ -15,6 +15,8 @@ Published pins (CIFAR md5s, split files' sha256) hold for files from their publi
 
 from __future__ import annotations
 
+import copy
+import functools
 import hashlib
 import json
 import os
@@ -40,7 +42,11 @@ SPLIT_PREFIX = "split_indices/"
 
 def published() -> dict:
     """The published locations and pins (data: `default_source.json`, or the file `LUMA_SOURCE_MANIFEST` names)."""
-    manifest = os.environ.get("LUMA_SOURCE_MANIFEST")
+    return copy.deepcopy(_published_table(os.environ.get("LUMA_SOURCE_MANIFEST")))
+
+
+@functools.lru_cache(maxsize=4)
+def _published_table(manifest: str | None) -> dict:
     if manifest:
         return json.loads(Path(manifest).read_text())
     return json.loads(resources.files(__package__).joinpath("default_source.json").read_text())
@@ -123,11 +129,16 @@ class Source:
             elif is_url(location):
                 data = fetch_url(location)
             else:
-                data = _read_local(location, self.data_dir or os.path.dirname(location))
+                data = _read_local(location, self._folder_of(location))
         except FileNotFoundError as err:
             raise SourceError(f"{location}: file not found") from err
         self.verify(relpath, data)
         return data
+
+    def _folder_of(self, location: str) -> str:
+        """The local folder (split_dir, cifar_dir or data_dir) a local file is read from."""
+        folders = [f for f in (self.split_dir, self.cifar_dir, self.data_dir) if f and not is_url(f)]
+        return next((f for f in folders if location.startswith(f + os.sep)), os.path.dirname(location))
 
     def cifar_members(self, archive: str) -> dict[str, bytes]:
         """The members of a CIFAR archive, from the tarball or from torchvision's extracted folder."""
@@ -186,6 +197,7 @@ class Source:
 
 
 def _read_local(path: str, folder: str) -> bytes:
+    _check_inside(path, folder)
     try:
         with open(path, "rb") as file:
             data = file.read()
@@ -193,3 +205,13 @@ def _read_local(path: str, folder: str) -> bytes:
         raise SourceError(f"{path}: is a folder, expected a file") from None
     check_not_lfs_pointer(data, path, folder)
     return data
+
+
+def _check_inside(path: str, folder: str) -> None:
+    """A symlink in a source (a git clone can hold one) must not lead out of it; an HF cache snapshot's links
+    into its repo's blobs/ are fine."""
+    real, root = os.path.realpath(path), os.path.realpath(folder)
+    if Path(root).parent.name == "snapshots":
+        root = str(Path(root).parent.parent)
+    if os.path.commonpath([real, root]) != root:
+        raise SourceError(f"{path}: a link to {real}, which leaves the source folder {folder}")

@@ -213,3 +213,19 @@ def test_a_fixed_source_is_rebuilt_not_served_from_the_old_cache(source_copy, tm
     fixed = build(source_copy, tmp_path / "cache")
     assert fixed.cache_dir != first.cache_dir
     assert rows(fixed, "test") != rows(first, "test")
+
+
+def test_a_symlink_out_of_the_source_is_refused(source_copy, tmp_path):
+    clip = first_test_clip(source_copy)
+    outside = tmp_path / "outside.wav"
+    shutil.copyfile(clip, outside)
+    clip.unlink()
+    clip.symlink_to(outside)
+    (source_copy / "SHA256SUMS").unlink()
+    with pytest.raises(SourceError, match=r"\.wav: a link to .*outside\.wav, which leaves the source folder"):
+        build(source_copy, tmp_path / "cache")
+
+
+def first_test_clip(root: Path) -> Path:
+    audio_id = int(float((root / "split_indices" / "audio_test.txt").read_text().split()[0]))
+    return root / "audio" / (root / "audio" / "datalist.csv").read_text().splitlines()[audio_id + 1].split(",")[0]
