@@ -9,6 +9,7 @@ LUMA's download cache.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import http.client
 import json
@@ -270,10 +271,15 @@ def _verified_blob(path: str, what: str) -> bytes:
     return data
 
 
+@functools.cache
 def _silent_tqdm():
+    """One disabled tqdm class for every Hub file (the progress bar for many files is ours). Made once, with no
+    monitor thread: tqdm starts one per class, and a disabled bar never stops it."""
     from tqdm.auto import tqdm
 
-    class Silent(tqdm):  # one progress bar for many files is ours to draw
+    class Silent(tqdm):
+        monitor_interval = 0
+
         def __init__(self, *args, **kwargs):
             kwargs["disable"] = True
             super().__init__(*args, **kwargs)
