@@ -6,7 +6,7 @@ LUMA_SOURCE_MANIFEST). Each measurement runs in a fresh interpreter with its own
 its wall time and peak RSS; the fake Hub counts the requests. Runs: the first download, a second (warm) download,
 then the `clean` build with HF_HUB_OFFLINE=1, which must reach the Hub not once.
 
-    python bench/hub_download.py [--rtt-ms 20 50 100] [--no-tqdm-monitor]
+    python bench/hub_download.py [--rtt-ms 20 50 100]
 
 The source is written once under $LUMA_BENCH_DIR (default: <tmp>/luma-bench), shared with build_speed.py.
 """
@@ -54,10 +54,6 @@ seconds = time.perf_counter() - start
 print(json.dumps({{"seconds": seconds, "clips_seconds": clocks[0].seconds, "clips": summary.clips,
                   "metadata_files": summary.metadata_files, "rss_mb": ({PEAK_RSS}) / 1024}}))
 """
-
-# luma_builders.transfer._silent_tqdm makes a new tqdm class per Hub file, and each class starts a tqdm monitor
-# thread that never ends: one leaked thread per clip. --no-tqdm-monitor turns the monitors off in the measured runs.
-NO_TQDM_MONITOR = "import tqdm; tqdm.tqdm.monitor_interval = 0\n"
 
 BUILD = f"""
 import json, resource, sys, time
@@ -111,7 +107,7 @@ def counts(requests) -> str:
     return ", ".join(f"{key} {count}" for key, count in sorted(by.items())) or "none"
 
 
-def measure(full: Path, work: Path, prelude: str = "") -> dict:
+def measure(full: Path, work: Path) -> dict:
     manifest = work / "manifest.json"
     env = {"HF_HUB_CACHE": str(work / "hf_cache"), "LUMA_HOME": str(work / "luma_home")}
     env.update(LUMA_SOURCE_MANIFEST=str(manifest), HF_DATASETS_OFFLINE="0", HF_HUB_OFFLINE="0")
@@ -120,12 +116,12 @@ def measure(full: Path, work: Path, prelude: str = "") -> dict:
         write_manifest(full, web, manifest)
         hub.commit  # noqa: B018 - hash the repo now, not during the measured download
         env["HF_ENDPOINT"] = hub.endpoint
-        cold = run(prelude + DOWNLOAD, env)
+        cold = run(DOWNLOAD, env)
         cold["requests"] = hub.requests
-        warm = run(prelude + DOWNLOAD, env)
+        warm = run(DOWNLOAD, env)
         warm["requests"] = hub.requests[len(cold["requests"]) :]
         served = len(hub.requests)
-        offline = run(prelude + BUILD, {**env, "HF_HUB_OFFLINE": "1"}, str(work / "datasets_cache"))
+        offline = run(BUILD, {**env, "HF_HUB_OFFLINE": "1"}, str(work / "datasets_cache"))
         offline["requests"] = hub.requests[served:]
     assert not offline["requests"], f"the offline build reached the Hub: {offline['requests'][:5]}"
     return {"cold": cold, "warm": warm, "offline": offline}
@@ -155,12 +151,11 @@ def report(figures: dict, rtts_ms: list[float]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rtt-ms", type=float, nargs="+", default=[20, 50, 100, 200])
-    parser.add_argument("--no-tqdm-monitor", action="store_true", help="work around the thread leak (see above)")
     args = parser.parse_args()
     print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}")
     full = source_at("full", FULL_SCALE)
     with tempfile.TemporaryDirectory() as work:
-        figures = measure(full, Path(work), NO_TQDM_MONITOR if args.no_tqdm_monitor else "")
+        figures = measure(full, Path(work))
     report(figures, args.rtt_ms)
 
 

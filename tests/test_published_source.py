@@ -7,6 +7,7 @@ import json
 import logging
 import shutil
 import tarfile
+import threading
 import time
 from pathlib import Path
 
@@ -154,6 +155,7 @@ def test_a_corrupt_download_is_removed_and_the_next_try_succeeds(hub, folder_bui
 def test_luma_download_then_builds_run_offline(hub, folder_build, tmp_path, monkeypatch, capsys):
     main(["download"])
     assert "clips verified and cached" in capsys.readouterr().out
+    assert threading.active_count() < 30  # no thread is left behind per file (there are hundreds)
     served = len(hub.requests)
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
     offline = published_build(tmp_path / "cache")
