@@ -188,8 +188,8 @@ class Luma(datasets.GeneratorBasedBuilder):
         self._use_wav_audio()
 
     def _use_wav_audio(self) -> None:
-        """Encode records through FEATURES again where datasets reread them, as plain `Audio`, from a prepared
-        build's dataset_info.json: its `WavAudio` streams and rebuilds without importing torch and torchcodec."""
+        """datasets rereads a prepared build's features from its dataset_info.json, as plain `Audio`: put FEATURES
+        back, whose `WavAudio` streams and rebuilds without torchcodec and names the working pair on decoding."""
         if self.info.features == FEATURES:
             self.info.features = FEATURES
 

@@ -21,11 +21,11 @@ DECODE_HELP = (
 class WavAudio(datasets.Audio):
     """`datasets.Audio` that stores WAV bytes as given without importing torch and torchcodec.
 
-    datasets 5.2's `Audio.encode_example` imports both for every value, even the bytes it stores unchanged, and
-    builds and streams encode every record through the builder's features: a torchcodec that fails to load would
-    fail them all, and the import costs ~2.5 s. The feature is datasets' own hook for encoding, so the route around
-    the import is here. Serialized, this is plain `Audio` (`_type` is inherited): whoever loads a build sees
-    `datasets.Audio`, and decodes with it.
+    datasets 5.2's `Audio.encode_example` imports both before it looks at the value, even for bytes it stores
+    unchanged, and `GeneratorBasedBuilder` (as streaming does) encodes every example through the builder's features,
+    with no public way to hand the writer Arrow storage instead. A torchcodec that fails to load would fail every
+    build and stream, and the import costs seconds. So the feature's own encoding hook is the narrow route.
+    Serialized, this is plain `Audio` (`_type` is inherited): whoever loads a build sees `datasets.Audio`.
     """
 
     def encode_example(self, value):
