@@ -189,6 +189,13 @@ class Luma(datasets.GeneratorBasedBuilder):
 
     def __init__(self, config_name: str | None = None, **kwargs):
         super().__init__(config_name=CONFIG_ALIASES.get(config_name, config_name), **kwargs)
+        self._use_wav_audio()
+
+    def _use_wav_audio(self) -> None:
+        """datasets rereads a prepared build's features from its dataset_info.json, as plain `Audio`: put FEATURES
+        back, whose `WavAudio` streams and rebuilds without torchcodec and names the working pair on decoding."""
+        if self.info.features == FEATURES:
+            self.info.features = FEATURES
 
     def _create_builder_config(self, config_name=None, custom_features=None, config_id=None, **config_kwargs):
         unknown = sorted(set(config_kwargs) - set(PARAMETERS))
@@ -216,6 +223,7 @@ class Luma(datasets.GeneratorBasedBuilder):
             if isinstance(err.__cause__, SourceError):
                 raise err.__cause__ from None
             raise
+        self._use_wav_audio()
 
     def _info(self):
         return datasets.DatasetInfo(

@@ -1,5 +1,6 @@
 """The record schema, declared once, and turning a planned record into an example."""
 
+import dataclasses
 import io
 
 import datasets
@@ -10,11 +11,46 @@ from .classes import CLASS_NAMES
 from .plan import PlannedRecord
 from .sources import MODALITIES, SAMPLING_RATE, encode_wav
 
+DECODE_HELP = (
+    "decoding LUMA audio needs a torchcodec that loads beside your torch (a working CPU pair: torch 2.13.0 with "
+    "torchcodec 0.13.0; torchcodec 0.17 does not load beside CPU torch 2.13). Without one, read the WAV bytes: "
+    "dataset.cast_column('audio', datasets.Audio(decode=False)), or stream.decode(False) on a stream."
+)
+
+
+class WavAudio(datasets.Audio):
+    """`datasets.Audio` that stores WAV bytes as given without importing torch and torchcodec.
+
+    datasets 5.2's `Audio.encode_example` imports both before it looks at the value, even for bytes it stores
+    unchanged, and `GeneratorBasedBuilder` (as streaming does) encodes every example through the builder's features,
+    with no public way to hand the writer Arrow storage instead. A torchcodec that fails to load would fail every
+    build and stream, and the import costs seconds. So the feature's own encoding hook is the narrow route.
+    Serialized, this is plain `Audio` (`_type` is inherited): whoever loads a build sees `datasets.Audio`.
+    """
+
+    def encode_example(self, value):
+        given_bytes = isinstance(value, dict) and value.keys() == {"bytes", "path"} and value["path"] is None
+        if given_bytes and isinstance(value["bytes"], bytes):
+            return value  # what `Audio.encode_example` returns for it, without the import
+        return super().encode_example(value)
+
+    def decode_example(self, value, token_per_repo_id=None):
+        try:
+            import torchcodec.decoders  # noqa: F401  what `Audio.decode_example` imports first
+        except (ImportError, RuntimeError) as err:  # a torchcodec whose libraries fail to load raises RuntimeError
+            raise ImportError(DECODE_HELP) from err
+        return super().decode_example(value, token_per_repo_id)
+
+    def __eq__(self, other):
+        # The same feature as the plain `Audio` a build reads back: features compare equal, datasets concatenate.
+        return isinstance(other, datasets.Audio) and dataclasses.asdict(self) == dataclasses.asdict(other)
+
+
 _LABEL = datasets.ClassLabel(names=list(CLASS_NAMES))
 FEATURES = datasets.Features(
     {
         "image": datasets.Image(),
-        "audio": datasets.Audio(sampling_rate=SAMPLING_RATE),
+        "audio": WavAudio(sampling_rate=SAMPLING_RATE),
         "text": datasets.Value("string"),
         "label": _LABEL,  # the target
         "clean_label": _LABEL,  # the class the three items were drawn for
