@@ -4,6 +4,10 @@ Pure functions: arrays and a numpy Generator in, arrays out. Nothing here reads 
 can call them per class, modality and split with its own seeded streams.
 """
 
+from __future__ import annotations
+
+from dataclasses import dataclass
+
 import numpy as np
 from scipy.spatial.distance import pdist
 
@@ -82,53 +86,72 @@ def nearest_class_distances(
     if block_size < 1:
         raise ValueError(f"block_size must be >= 1, got {block_size}")
 
-    # Samples grouped by class, so that each class is one contiguous row range.
-    order = np.argsort(labels, kind="stable")
-    bounds = np.concatenate(([0], np.cumsum(np.bincount(labels, minlength=num_classes))))
-    position = np.empty(len(order), dtype=np.int64)
-    position[order] = np.arange(len(order))
-    # Float32 stays float32: the products run twice as fast as in float64, in half the memory.
-    dtype = np.float32 if features.dtype.itemsize <= 4 else np.float64
-    # ||a - b||^2 = ||a - m||^2 + ||b - m||^2 - 2 (a - m)(b - m) cancels badly when the norms dwarf the distance.
-    # With m the mean of b's class, ||b - m|| is the class's own spread, and ||a - m|| is either small too (a near the
-    # class) or close to the distance itself (a far from it): the error stays relative to the distance even for tight
-    # clusters far from the origin. Centring in float32 only loses the rounding of m, a shift that a and b share.
-    members = features[order].astype(dtype, copy=False)
-    means = np.zeros((num_classes, features.shape[1]), dtype=dtype)
-    for c in range(num_classes):
-        if bounds[c] < bounds[c + 1]:
-            means[c] = members[bounds[c] : bounds[c + 1]].mean(axis=0, dtype=np.float64)
-            members[bounds[c] : bounds[c + 1]] -= means[c]
-    member_norms = np.einsum("ij,ij->i", members, members, dtype=np.float64).astype(dtype)
-
+    classes = _ClassBlocks.of(features, labels, num_classes)
     result = np.empty((len(queries), num_classes))
     for start in range(0, len(queries), block_size):
         block_queries = queries[start : start + block_size]
-        query_features = features[block_queries].astype(dtype)
-        block = result[start : start + len(block_queries)]
+        query_features = features[block_queries].astype(classes.dtype)
         for c in range(num_classes):
-            lo, hi = bounds[c], bounds[c + 1]
-            if lo == hi:
-                block[:, c] = np.inf
-                continue
-            shifted = query_features - means[c]
-            # Summed in the product's own precision: the product's rounding error is of the same size.
-            query_norms = np.einsum("ij,ij->i", shifted, shifted)
-            shifted *= -2.0
-            # ||b - m||^2 - 2 (a - m)(b - m); ||a - m||^2 is the same along a row, so it is added after the partition.
-            squared = shifted @ members[lo:hi].T
-            squared += member_norms[lo:hi]
-            mine = np.flatnonzero(labels[block_queries] == c)
-            squared[mine, position[block_queries[mine]] - lo] = np.inf  # the query itself
-            if hi - lo > k:
-                squared = np.partition(squared, k - 1, axis=1)[:, :k]
-            # Only the query's own inf can be among the k smallest, and only when its class has no more than k samples.
-            distances = np.sqrt(np.maximum(squared + query_norms[:, None].astype(np.float64), 0.0))
-            finite = np.isfinite(distances)
-            count = finite.sum(axis=1)
-            total = np.where(finite, distances, 0.0).sum(axis=1)
-            block[:, c] = np.divide(total, count, out=np.full(len(block_queries), np.inf), where=count > 0)
+            result[start : start + len(block_queries), c] = classes.mean_nearest(
+                c, query_features, block_queries, labels, k
+            )
     return result
+
+
+@dataclass(frozen=True)
+class _ClassBlocks:
+    """Samples grouped by class (each class one contiguous row range), centred on their class mean."""
+
+    members: np.ndarray
+    member_norms: np.ndarray
+    means: np.ndarray
+    bounds: np.ndarray
+    position: np.ndarray  # row of each sample in `members`
+    dtype: type
+
+    @classmethod
+    def of(cls, features: np.ndarray, labels: np.ndarray, num_classes: int) -> _ClassBlocks:
+        order = np.argsort(labels, kind="stable")
+        bounds = np.concatenate(([0], np.cumsum(np.bincount(labels, minlength=num_classes))))
+        position = np.empty(len(order), dtype=np.int64)
+        position[order] = np.arange(len(order))
+        # Float32 stays float32: the products run twice as fast as in float64, in half the memory.
+        dtype = np.float32 if features.dtype.itemsize <= 4 else np.float64
+        # ||a - b||^2 = ||a - m||^2 + ||b - m||^2 - 2 (a - m)(b - m) cancels badly when the norms dwarf the distance.
+        # With m the mean of b's class, ||b - m|| is the class's own spread, and ||a - m|| is either small too (a near
+        # the class) or close to the distance itself (a far from it): the error stays relative to the distance even for
+        # tight clusters far from the origin. Centring in float32 only loses the rounding of m, a shift a and b share.
+        members = features[order].astype(dtype, copy=False)
+        means = np.zeros((num_classes, features.shape[1]), dtype=dtype)
+        for c in range(num_classes):
+            if bounds[c] < bounds[c + 1]:
+                means[c] = members[bounds[c] : bounds[c + 1]].mean(axis=0, dtype=np.float64)
+                members[bounds[c] : bounds[c + 1]] -= means[c]
+        member_norms = np.einsum("ij,ij->i", members, members, dtype=np.float64).astype(dtype)
+        return cls(members, member_norms, means, bounds, position, dtype)
+
+    def mean_nearest(self, c: int, query_features, block_queries, labels, k: int) -> np.ndarray:
+        """Mean distance from each query to its k nearest samples of class c (the query itself left out)."""
+        lo, hi = self.bounds[c], self.bounds[c + 1]
+        if lo == hi:
+            return np.full(len(block_queries), np.inf)
+        shifted = query_features - self.means[c]
+        # Summed in the product's own precision: the product's rounding error is of the same size.
+        query_norms = np.einsum("ij,ij->i", shifted, shifted)
+        shifted *= -2.0
+        # ||b - m||^2 - 2 (a - m)(b - m); ||a - m||^2 is the same along a row, so it is added after the partition.
+        squared = shifted @ self.members[lo:hi].T
+        squared += self.member_norms[lo:hi]
+        mine = np.flatnonzero(labels[block_queries] == c)
+        squared[mine, self.position[block_queries[mine]] - lo] = np.inf  # the query itself
+        if hi - lo > k:
+            squared = np.partition(squared, k - 1, axis=1)[:, :k]
+        # Only the query's own inf can be among the k smallest, and only when its class has no more than k samples.
+        distances = np.sqrt(np.maximum(squared + query_norms[:, None].astype(np.float64), 0.0))
+        finite = np.isfinite(distances)
+        count = finite.sum(axis=1)
+        total = np.where(finite, distances, 0.0).sum(axis=1)
+        return np.divide(total, count, out=np.full(len(block_queries), np.inf), where=count > 0)
 
 
 def switch_labels(
