@@ -1,0 +1,1 @@
+"""The dataset card's templates, as package data (`importlib.resources.files("dataset_card")`)."""
