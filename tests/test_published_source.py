@@ -112,9 +112,13 @@ def hub_file_path(hub, relpath):
     return found if isinstance(found, str) else None
 
 
-def test_streaming_from_the_hub_gives_the_same_records(hub, folder_build):
+def test_streaming_from_the_hub_retries_too_and_gives_the_same_records(hub, folder_build):
+    hub.fail("audio/*", 503, times=3, methods=("GET",))
+    hub.drop("text_data.tsv", after_bytes=500)
     stream = Luma(config_name="clean")
     assert streamed_rows(stream, "test") == rows(folder_build, "test")
+    failed_clips = [r for r in hub.requests if r.file and r.file.startswith("audio/") and r.method == "GET"]
+    assert len({r.file for r in failed_clips}) < len(failed_clips)  # some clip was asked for again
 
 
 def test_503s_429s_and_a_dropped_connection_are_retried(hub, folder_build, tmp_path):
