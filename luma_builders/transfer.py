@@ -41,8 +41,9 @@ class RetryPolicy:
     (naming the URL) rather than trickling on for hours; stalls are not retried, so one fails within that window."""
 
     attempts: int = 5
-    base_wait: float = 1.0  # doubled after each failure, up to max_wait (or what Retry-After asks, up to max_wait)
+    base_wait: float = 1.0  # doubled after each failure, up to max_wait
     max_wait: float = 30.0
+    max_retry_after: float = 300.0  # a server's Retry-After (rate limits) is honoured up to this
     timeout: float = 20.0  # connect and per-read timeout
     stall_seconds: float = 45.0
     stall_min_bytes: int = 16 * 1024
@@ -67,16 +68,16 @@ def luma_home() -> Path:
 def with_retries(action: Callable[[], T], what: str, policy: RetryPolicy | None = None) -> T:
     """`action()`, retried on `TransientError` with exponential backoff; the last failure names `what`."""
     policy = policy or RETRY
-    wait = policy.base_wait
-    for attempt in range(1, policy.attempts + 1):
+    wait, attempt = policy.base_wait, 1
+    while True:
         try:
             return action()
         except TransientError as err:
             if attempt == policy.attempts:
                 raise SourceError(f"{what}: failed after {attempt} attempts ({err})") from err
-            time.sleep(min(err.retry_after if err.retry_after is not None else wait, policy.max_wait))
-            wait = min(wait * 2, policy.max_wait)
-    raise AssertionError("unreachable")
+            asked = err.retry_after
+            time.sleep(min(asked, policy.max_retry_after) if asked is not None else wait)
+            wait, attempt = min(wait * 2, policy.max_wait), attempt + 1
 
 
 def _retry_after(headers) -> float | None:

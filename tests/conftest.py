@@ -53,7 +53,9 @@ def _private_caches_and_quick_retries(monkeypatch, tmp_path_factory):
     from luma_builders import transfer
 
     monkeypatch.setenv("LUMA_HOME", str(tmp_path_factory.mktemp("luma_home")))
-    monkeypatch.setattr(transfer, "RETRY", transfer.RetryPolicy(base_wait=0.01, max_wait=0.05, stall_seconds=2))
+    monkeypatch.setattr(
+        transfer, "RETRY", transfer.RetryPolicy(base_wait=0.01, max_wait=0.05, max_retry_after=0.05, stall_seconds=2)
+    )
 
 
 def cifar_archive(path: Path) -> dict[str, dict]:
