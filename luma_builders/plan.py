@@ -165,7 +165,11 @@ class FeatureLookup:
 
 @dataclass(frozen=True)
 class PlannedRecord:
-    """One record: which item of each modality, which labels it carries, and what the plan injected."""
+    """One record: which item of each modality, which labels it carries, and what the plan injected.
+
+    The fields the plan's steps fill (`schema.PLANNED_FIELDS`) go into the example by name; the others are what
+    generating the record's items needs.
+    """
 
     label: int
     clean_label: int

@@ -16,7 +16,7 @@ from test_builder import build, rows, undecoded
 
 from luma_builders.export import export
 from luma_builders.hub import push
-from luma_builders.records import FEATURES
+from luma_builders.schema import FEATURES
 from luma_builders.sources import SourceError
 
 SPLITS = ("train", "test", "ood")
