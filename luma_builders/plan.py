@@ -182,6 +182,7 @@ class PlannedRecord:
     text_id: int
     text: str
     index: int = 0  # position in its split: keys the record's own random streams
+    id: str = ""  # "<split>-<index>", set with the index
     label_switched: bool = False
     modality_targets: dict[str, int] | None = None  # nearest class per modality, where they differ from `label`
     conflict_modality: str | None = None
@@ -345,7 +346,7 @@ def plan_records(
     ordered = {}
     for split, records in planned.items():
         order = generator(selection.seed, "order", split).permutation(len(records))
-        ordered[split] = [replace(records[j], index=i) for i, j in enumerate(order)]
+        ordered[split] = [replace(records[j], index=i, id=f"{split}-{i:05d}") for i, j in enumerate(order)]
     return ordered
 
 

@@ -74,6 +74,13 @@ _INT64 = datasets.Value("int64")
 _BOOL = datasets.Value("bool")
 
 FIELDS = (
+    Field(
+        "id",
+        _STRING,
+        PLAN,
+        "the record's id, `<split>-<position in the split>` (e.g. `test-00042`): unique in a variant, the same at "
+        "the same position in every variant",
+    ),
     Field("image", datasets.Image(), SOURCE, "the 32x32 RGB image (CIFAR-10, CIFAR-100 or EDM), after any corruption"),
     Field(
         "audio",
