@@ -38,7 +38,8 @@ from luma_builders.plan import (
     needs_features,
     plan_records,
 )
-from luma_builders.records import FEATURES, to_example
+from luma_builders.records import to_example
+from luma_builders.schema import FEATURES
 from luma_builders.sources import decode_wav
 from luma_builders.transfer import in_parallel
 

@@ -29,7 +29,7 @@ from datasets.utils.py_utils import convert_file_size_to_int
 from huggingface_hub import DatasetCard, DatasetCardData
 
 from .classes import CLASS_NAMES, NUM_ID_CLASSES
-from .records import FEATURES
+from .schema import FIELDS
 from .sources import is_url
 
 CARD_DIR = Path(__file__).resolve().parent.parent / "dataset_card"
@@ -90,7 +90,6 @@ def export(
         raise FileNotFoundError(f"no dataset card template in {card_dir}: use a clone of the repository")
     template = (card_dir / "template.md").read_text(encoding="utf-8")
     static = _card_metadata(card_dir)
-    descriptions = _field_descriptions(card_dir)
 
     # Instantiating a builder validates its config and parameters: a typo fails here, before any build.
     builders = [Luma(name, data_dir=data_dir, cache_dir=cache_dir, **parameters) for name in names]
@@ -103,7 +102,7 @@ def export(
             builder.download_and_prepare(num_proc=num_proc)
             written[builder.config.name] = _write_config(builder, staging, max_shard_bytes, row_group_size)
         aliases = {alias: target for alias, target in CONFIG_ALIASES.items() if target in written}
-        card = render_card(builders, written, aliases, data_dir, parameters, static, descriptions, template, repo_id)
+        card = render_card(builders, written, aliases, data_dir, parameters, static, template, repo_id)
         card.save(staging / "README.md")
         _replace(staging, out)
     except BaseException:
@@ -178,17 +177,7 @@ def _card_metadata(card_dir: Path) -> dict:
     return yaml.safe_load((card_dir / "metadata.yaml").read_text(encoding="utf-8"))
 
 
-def _field_descriptions(card_dir: Path) -> dict:
-    descriptions = yaml.safe_load((card_dir / "fields.yaml").read_text(encoding="utf-8"))
-    if set(descriptions) != set(FEATURES):
-        missing, extra = sorted(set(FEATURES) - set(descriptions)), sorted(set(descriptions) - set(FEATURES))
-        raise ValueError(f"{card_dir / 'fields.yaml'} out of date with FEATURES: missing {missing}, unknown {extra}")
-    return descriptions
-
-
-def render_card(
-    builders, written, aliases, data_dir, parameters, static, descriptions, template, repo_id=None
-) -> DatasetCard:
+def render_card(builders, written, aliases, data_dir, parameters, static, template, repo_id=None) -> DatasetCard:
     """The dataset card: YAML metadata (configs, dataset_info per config, licence, ...) and the text."""
     names = [b.config.name for b in builders]
     default = DEFAULT_CONFIG if DEFAULT_CONFIG in names else names[0]
@@ -232,7 +221,7 @@ def render_card(
         configs_table=configs_table(builders, aliases, default),
         defaults=defaults_line(builders),
         classes_table=classes_table(),
-        fields_table=fields_table(descriptions),
+        fields_table=fields_table(),
         exporter=_exporter_version(),
         homepage=info.homepage,
         citation=info.citation.strip(),
@@ -313,9 +302,10 @@ def feature_type(feature) -> str:
     return type(feature).__name__
 
 
-def fields_table(descriptions: dict) -> str:
-    lines = ["| field | type | meaning |", "|---|---|---|"]
-    lines += [f"| `{name}` | {feature_type(f)} | {descriptions[name]} |" for name, f in FEATURES.items()]
+def fields_table() -> str:
+    """The schema's fields as a Markdown table: the card's, and the README's (tests/test_schema.py checks it)."""
+    lines = ["| field | type | filled by | meaning |", "|---|---|---|---|"]
+    lines += [f"| `{f.name}` | {feature_type(f.feature)} | {f.step} | {f.meaning} |" for f in FIELDS]
     return "\n".join(lines)
 
 

@@ -73,7 +73,8 @@ class SampleNoise:
         return split in self.splits
 
     def apply(self, record: PlannedRecord, audio: np.ndarray, seed: int, split: str) -> tuple:
-        """(image, audio, text, provenance) of `record` after this noise, from the record's own streams."""
+        """(image, audio, text, fields) of `record` after this noise, from the record's own streams; `fields` holds
+        the schema's sample-noise fields by name (`schema.SAMPLE_NOISE_FIELDS`), null where nothing was applied."""
         image, image_noise = self.image(record.image, seed, split, record.index)
         audio, snr_db, audio_noise = self.audio(audio, seed, split, record.index)
         text, text_noise = self.text(record.text, seed, split, record.index)

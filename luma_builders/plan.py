@@ -165,7 +165,11 @@ class FeatureLookup:
 
 @dataclass(frozen=True)
 class PlannedRecord:
-    """One record: which item of each modality, which labels it carries, and what the plan injected."""
+    """One record: which item of each modality, which labels it carries, and what the plan injected.
+
+    The fields the plan's steps fill (`schema.PLANNED_FIELDS`) go into the example by name; the others are what
+    generating the record's items needs.
+    """
 
     label: int
     clean_label: int
@@ -178,6 +182,7 @@ class PlannedRecord:
     text_id: int
     text: str
     index: int = 0  # position in its split: keys the record's own random streams
+    id: str = ""  # "<split>-<index>", set with the index
     label_switched: bool = False
     modality_targets: dict[str, int] | None = None  # nearest class per modality, where they differ from `label`
     conflict_modality: str | None = None
@@ -341,7 +346,7 @@ def plan_records(
     ordered = {}
     for split, records in planned.items():
         order = generator(selection.seed, "order", split).permutation(len(records))
-        ordered[split] = [replace(records[j], index=i) for i, j in enumerate(order)]
+        ordered[split] = [replace(records[j], index=i, id=f"{split}-{i:05d}") for i, j in enumerate(order)]
     return ordered
 
 

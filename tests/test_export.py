@@ -16,7 +16,7 @@ from test_builder import build, rows, undecoded
 
 from luma_builders.export import export
 from luma_builders.hub import push
-from luma_builders.records import FEATURES
+from luma_builders.schema import FEATURES
 from luma_builders.sources import SourceError
 
 SPLITS = ("train", "test", "ood")
@@ -59,7 +59,8 @@ def test_load_dataset_gives_the_builders_records_and_features(exported, builders
         loaded = load(exported, name, tmp_path)
         assert list(loaded) == list(SPLITS)
         for split in SPLITS:
-            assert loaded[split].features == FEATURES
+            assert loaded[split].features == FEATURES and loaded[split].column_names == list(FEATURES)
+            assert loaded[split]["id"] == [f"{split}-{i:05d}" for i in range(len(loaded[split]))]
             assert undecoded(loaded[split]).to_list() == rows(builder, split)
     assert any(row["label_switched"] for row in rows(builders["label_noise_0.3"], "train"))
 

@@ -125,6 +125,23 @@ def test_sample_noise_noises_every_modality_of_every_split(variants, mini_source
     assert len(corruptions) >= 12  # a uniform choice among 15 over 168 records
 
 
+def test_ids_are_unique_per_split_and_shared_by_the_same_position_across_variants(variants):
+    for name, builder in variants.items():
+        ids = {split: [row["id"] for row in rows(builder, split)] for split in SPLITS}
+        for split in SPLITS:
+            assert ids[split] == [f"{split}-{i:05d}" for i in range(len(ids[split]))], name
+        assert len({i for split_ids in ids.values() for i in split_ids}) == sum(map(len, ids.values())), name
+    for split in SPLITS:  # the same position holds the same items, under the same id
+        items = [
+            [(r["id"], r["image_id"], r["audio_id"], r["text_id"]) for r in rows(variants[n], split)]
+            for n in ("clean", "sample_noise")
+        ]
+        assert items[0] == items[1]
+    ood_in_test = rows(variants["ood"], "test")
+    assert sum(row["is_ood"] for row in ood_in_test) == len(rows(variants["ood"], "ood")) > 0
+    assert len({row["id"] for row in ood_in_test}) == len(ood_in_test)  # moved OOD records are renumbered
+
+
 def test_low_diversity_lowers_the_spread_of_train_features(mini_source, tmp_path_factory):
     # diversity needs more candidates than it keeps: a source with spare items per class
     source = write_mini_source(
