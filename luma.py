@@ -12,7 +12,9 @@ from __future__ import annotations
 import dataclasses
 import os
 import typing
+from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 import datasets
 import numpy as np
@@ -20,6 +22,7 @@ from datasets.builder import Key
 
 from luma_builders.classes import CLASS_NAMES
 from luma_builders.errors import SourceError
+from luma_builders.export import export_builders
 from luma_builders.features import EXTRACTORS, extractor_from_name
 from luma_builders.locations import Source
 from luma_builders.noise import (
@@ -313,6 +316,44 @@ class Luma(datasets.GeneratorBasedBuilder):
                 yield Key(shard_id, i), to_example(record, image, audio, text, injected)
 
 
+def config_names(configs: Iterable[str] | str) -> list[str]:
+    """Config names, aliases resolved, duplicates dropped, in the order of CONFIGS; unknown names fail here."""
+    if isinstance(configs, str):
+        configs = configs.split(",")
+    known = [c.name for c in CONFIGS]
+    names = []
+    for name in (c.strip() for c in configs if c.strip()):
+        name = CONFIG_ALIASES.get(name, name)
+        if name not in known:
+            raise ValueError(f"unknown LUMA config {name!r}; known: {known + list(CONFIG_ALIASES)}")
+        if name not in names:
+            names.append(name)
+    if not names:
+        raise ValueError("no config to export")
+    return sorted(names, key=known.index)  # the same configs give the same card, whatever the order asked
+
+
+def export(
+    configs: Iterable[str] | str,
+    out_dir,
+    data_dir: str | None = None,
+    parameters: dict | None = None,
+    cache_dir: str | None = None,
+    **writing,
+) -> Path:
+    """Build `configs` (names or aliases) with `Luma(name, data_dir=..., **parameters)` and write them as Parquet
+    shards with their dataset card into `out_dir` (see `luma_builders.export.export_builders` for `writing`:
+    num_proc, max_shard_size, row_group_size, overwrite, repo_id). Every config and parameter is checked (by
+    instantiating its builder) before anything is built."""
+    parameters = dict(parameters or {})
+    if "data_dir" in parameters:
+        if data_dir is not None:
+            raise ValueError("give data_dir either as the data_dir argument or as a parameter, not both")
+        data_dir = parameters.pop("data_dir")
+    builders = [Luma(name, data_dir=data_dir, cache_dir=cache_dir, **parameters) for name in config_names(configs)]
+    return export_builders(builders, out_dir, CONFIG_ALIASES, parameters, **writing)
+
+
 CLIP_READERS = 8  # clips are single small files: concurrent reads hide the network's latency
 
 
@@ -330,4 +371,4 @@ def decode_clip(source: Source, relpath: str, data: bytes, audio_id: int) -> np.
     return decode_wav(data, f"{source.location(relpath)} (audio_id {audio_id})")
 
 
-__all__ = ["CLASS_NAMES", "CONFIGS", "CONFIG_ALIASES", "Luma", "LumaConfig", "PARAMETERS"]
+__all__ = ["CLASS_NAMES", "CONFIGS", "CONFIG_ALIASES", "Luma", "LumaConfig", "PARAMETERS", "config_names", "export"]

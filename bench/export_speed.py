@@ -25,7 +25,7 @@ EXPORT = """
 import json, resource, sys, time
 from pathlib import Path
 import pyarrow.parquet as pq
-from luma_builders.export import export
+from luma import export
 source, cache, out, configs, num_proc = sys.argv[1:6]
 start = time.perf_counter()
 export(configs.split(","), out, data_dir=source, cache_dir=cache, num_proc=int(num_proc) or None, overwrite=True)

@@ -131,7 +131,7 @@ def _build(args) -> None:
 
 
 def _export(args) -> None:
-    from .export import export
+    from luma import export
 
     parameters = parse_parameters(args.parameters)
     data_dir = _resolve_source(args.source)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import shutil
 import tempfile
-from collections.abc import Iterable
+from importlib import resources
 from pathlib import Path
 
 import datasets
@@ -32,7 +32,7 @@ from .classes import CLASS_NAMES, NUM_ID_CLASSES
 from .schema import FIELDS
 from .sources import is_url
 
-CARD_DIR = Path(__file__).resolve().parent.parent / "dataset_card"
+CARD_TEMPLATES = resources.files("dataset_card")  # package data: export works from an installed wheel
 DEFAULT_CONFIG = "clean"
 MAX_SHARD_SIZE = "500MB"  # Arrow bytes per Parquet file, as `push_to_hub`
 ROW_GROUP_SIZE = 100  # records per row group: ~3-20 MB with image + audio, a cheap random access for the viewer
@@ -48,52 +48,31 @@ def shard_name(split: str, index: int, count: int) -> str:
     return f"{split}-{index:05d}-of-{count:05d}.parquet"
 
 
-def export(
-    configs: Iterable[str],
+def export_builders(
+    builders: list,
     out_dir,
-    data_dir: str | None = None,
-    parameters: dict | None = None,
+    aliases: dict[str, str],
+    parameters: dict,
     num_proc: int | None = None,
-    cache_dir: str | None = None,
     max_shard_size: int | str = MAX_SHARD_SIZE,
     row_group_size: int = ROW_GROUP_SIZE,
     overwrite: bool = False,
     repo_id: str | None = None,
-    card_dir=CARD_DIR,
 ) -> Path:
-    """Build `configs` (names or aliases) with `Luma(name, data_dir=..., **parameters)` and write them, with
-    their card, into `out_dir`; returns its path. `parameters` apply to every config; `repo_id` (the Hub repo
-    it is meant for) only appears in the card's examples.
+    """Prepare each LUMA builder and write its splits, with the card, into `out_dir`; returns its path.
 
-    `num_proc` and `cache_dir` go to the builds (`download_and_prepare`); `max_shard_size` is the Arrow size
-    of a split per Parquet file, `row_group_size` the records per row group.
-    Every config and parameter is checked before anything is built; the output appears only when complete.
-    `out_dir` must not exist or be empty, unless `overwrite` (then it is replaced at the very end).
+    `aliases` maps alias config names to exported ones (each gets a `configs:` entry); `parameters` are those
+    changed for every config (the card says so); `repo_id` (the Hub repo it is meant for) only appears in the
+    card's examples. `max_shard_size` is the Arrow size of a split per Parquet file, `row_group_size` the records
+    per row group. The output appears only when complete; `out_dir` must not exist or be empty, unless
+    `overwrite` (then it is replaced at the very end). `luma.export` is the entry point by config names.
     """
-    from luma import CONFIG_ALIASES, Luma
-
-    names = _resolve(configs)
-    parameters = dict(parameters or {})
-    if "data_dir" in parameters:
-        if data_dir is not None:
-            raise ValueError("give data_dir either as the data_dir argument or as a parameter, not both")
-        data_dir = parameters.pop("data_dir")
     if row_group_size < 1:
         raise ValueError(f"row_group_size must be >= 1, got {row_group_size}")
     max_shard_bytes = convert_file_size_to_int(max_shard_size)
     out = Path(out_dir).absolute()
     if out.exists() and not overwrite and (not out.is_dir() or any(out.iterdir())):
         raise FileExistsError(f"{out} exists and is not empty (pass overwrite=True / --overwrite to replace it)")
-    card_dir = Path(card_dir)
-    if not (card_dir / "template.md").is_file():
-        # dataset_card/ lives in the repository, next to luma_builders/: an editable install (`pip install -e .`)
-        raise FileNotFoundError(f"no dataset card template in {card_dir}: use a clone of the repository")
-    template = (card_dir / "template.md").read_text(encoding="utf-8")
-    static = _card_metadata(card_dir)
-
-    # Instantiating a builder validates its config and parameters: a typo fails here, before any build.
-    builders = [Luma(name, data_dir=data_dir, cache_dir=cache_dir, **parameters) for name in names]
-
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.partial-"))
     try:
@@ -101,33 +80,13 @@ def export(
         for builder in builders:
             builder.download_and_prepare(num_proc=num_proc)
             written[builder.config.name] = _write_config(builder, staging, max_shard_bytes, row_group_size)
-        aliases = {alias: target for alias, target in CONFIG_ALIASES.items() if target in written}
-        card = render_card(builders, written, aliases, data_dir, parameters, static, template, repo_id)
-        card.save(staging / "README.md")
+        aliases = {alias: target for alias, target in aliases.items() if target in written}
+        render_card(builders, written, aliases, parameters, repo_id).save(staging / "README.md")
         _replace(staging, out)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return out
-
-
-def _resolve(configs: Iterable[str]) -> list[str]:
-    """Config names, aliases resolved, duplicates dropped, in the order of CONFIGS; unknown names fail here."""
-    from luma import CONFIG_ALIASES, CONFIGS
-
-    if isinstance(configs, str):
-        configs = configs.split(",")
-    known = [c.name for c in CONFIGS]
-    names = []
-    for name in (c.strip() for c in configs if c.strip()):
-        name = CONFIG_ALIASES.get(name, name)
-        if name not in known:
-            raise ValueError(f"unknown LUMA config {name!r}; known: {known + list(CONFIG_ALIASES)}")
-        if name not in names:
-            names.append(name)
-    if not names:
-        raise ValueError("no config to export")
-    return sorted(names, key=known.index)  # the same configs give the same card, whatever the order asked
 
 
 def _replace(staging: Path, out: Path) -> None:
@@ -173,16 +132,35 @@ def _write_config(builder, root: Path, max_shard_bytes: int, row_group_size: int
     return files
 
 
-def _card_metadata(card_dir: Path) -> dict:
-    return yaml.safe_load((card_dir / "metadata.yaml").read_text(encoding="utf-8"))
-
-
-def render_card(builders, written, aliases, data_dir, parameters, static, template, repo_id=None) -> DatasetCard:
+def render_card(builders, written, aliases, parameters, repo_id=None) -> DatasetCard:
     """The dataset card: YAML metadata (configs, dataset_info per config, licence, ...) and the text."""
     names = [b.config.name for b in builders]
     default = DEFAULT_CONFIG if DEFAULT_CONFIG in names else names[0]
     order = [default] + [n for n in names if n != default]
+    info = builders[0].info
+    return DatasetCard.from_template(
+        _card_data(builders, written, aliases, default),
+        template_str=CARD_TEMPLATES.joinpath("template.md").read_text(encoding="utf-8"),
+        repo_id=repo_id or "<user>/luma",
+        default_config=default,
+        example_config=next((n for n in order if n != default), default),
+        source=_source_sentence(builders[0].source),
+        source_files_table=source_files_table(info.download_checksums or {}),
+        overrides=", ".join(f"`{k}={v}`" for k, v in sorted(parameters.items()) if k not in NOT_DATA),
+        configs_table=configs_table(builders, aliases, default),
+        defaults=defaults_line(builders),
+        classes_table=classes_table(),
+        fields_table=fields_table(),
+        exporter=_exporter_version(),
+        homepage=info.homepage,
+        citation=info.citation.strip(),
+    )
+
+
+def _card_data(builders, written, aliases, default) -> DatasetCardData:
+    """The card's YAML: static metadata, `configs:` (aliases point at their target's files), infos per config."""
     by_name = {b.config.name: b for b in builders}
+    order = [default] + [n for n in by_name if n != default]
 
     def entry(target):
         return {
@@ -202,30 +180,14 @@ def render_card(builders, written, aliases, data_dir, parameters, static, templa
             download_size=sum(size for files in written[target].values() for _, size, _ in files),
             dataset_size=sum(split.num_bytes for split in info.splits.values()),
         )
-    records = max(sum(s.num_examples for s in by_name[n].info.splits.values()) for n in names)
+    records = max(sum(s.num_examples for s in b.info.splits.values()) for b in builders)
+    static = yaml.safe_load(CARD_TEMPLATES.joinpath("metadata.yaml").read_text(encoding="utf-8"))
     card_data = DatasetCardData(
         **static, size_categories=[next((c for limit, c in SIZE_CATEGORIES if records < limit), "1M<n<10M")]
     )
     MetadataConfigs(configs).to_dataset_card_data(card_data)
     DatasetInfosDict(infos).to_dataset_card_data(card_data)
-    info = builders[0].info
-    return DatasetCard.from_template(
-        card_data,
-        template_str=template,
-        repo_id=repo_id or "<user>/luma",
-        default_config=default,
-        example_config=next((n for n in order if n != default), default),
-        source=_source_sentence(builders[0].source),
-        source_files_table=source_files_table(info.download_checksums or {}),
-        overrides=", ".join(f"`{k}={v}`" for k, v in sorted(parameters.items()) if k not in NOT_DATA),
-        configs_table=configs_table(builders, aliases, default),
-        defaults=defaults_line(builders),
-        classes_table=classes_table(),
-        fields_table=fields_table(),
-        exporter=_exporter_version(),
-        homepage=info.homepage,
-        citation=info.citation.strip(),
-    )
+    return card_data
 
 
 def _source_sentence(source) -> str:

@@ -14,7 +14,7 @@ from datasets.utils.metadata import MetadataConfigs
 from huggingface_hub import DatasetCard, DatasetCardData, RepoUrl
 from test_builder import build, rows, undecoded
 
-from luma_builders.export import export
+from luma import export
 from luma_builders.hub import push
 from luma_builders.schema import FEATURES
 from luma_builders.sources import SourceError
