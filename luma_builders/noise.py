@@ -78,10 +78,14 @@ def _augmenter(item) -> tuple[str, tuple[tuple[str, object], ...]]:
     name, keywords = (item, ()) if isinstance(item, str) else _pair(item)
     if name not in TEXT_AUGMENTERS:
         raise ValueError(f"unknown augmenter {name!r}; choose from {TEXT_AUGMENTERS}")
-    pairs = tuple(keywords.items()) if isinstance(keywords, dict) else tuple(tuple(p) for p in keywords)
-    if not all(len(p) == 2 and isinstance(p[0], str) for p in pairs):
+    pairs = tuple(keywords.items()) if isinstance(keywords, dict) else keywords
+    if not isinstance(pairs, (list, tuple)) or not all(_is_keyword(p) for p in pairs):
         raise ValueError(f"the keywords of {name} must be a mapping or (key, value) pairs, got {keywords!r}")
     return name, tuple((key, _frozen(value)) for key, value in pairs)
+
+
+def _is_keyword(pair) -> bool:
+    return isinstance(pair, (list, tuple)) and len(pair) == 2 and isinstance(pair[0], str)
 
 
 def _pair(item) -> tuple:
