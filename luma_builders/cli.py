@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import inspect
 import shutil
 import sys
 import tempfile
@@ -12,10 +13,12 @@ from pathlib import Path
 import numpy as np
 
 from .export import MAX_SHARD_SIZE, ROW_GROUP_SIZE
+from .mini import write_mini_source
 from .parameters import CONFIG_ALIASES, CONFIGS, PARAMETER_SPECS, parameters_help
 from .transfer import luma_home
 
-MINI_DEFAULTS = {"seed": 0, "train_per_class": 20, "test_per_class": 6, "ood_per_class": 12}
+MINI_OPTIONS = ("seed", "train_per_class", "test_per_class", "ood_per_class")  # spare_per_class stays internal
+MINI_DEFAULTS = {name: inspect.signature(write_mini_source).parameters[name].default for name in MINI_OPTIONS}
 PARAMETERS_EPILOG = "parameters (key=value), by group, with their defaults:\n" + parameters_help()
 
 
@@ -42,7 +45,7 @@ def mini_source(**options) -> Path:
         target.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=".partial-"))
         try:
-            mini.write_mini_source(staging, **options)
+            write_mini_source(staging, **options)
             staging.rename(target)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
@@ -75,8 +78,6 @@ def _configs(_args) -> None:
 
 
 def _mini(args) -> None:
-    from .mini import write_mini_source
-
     out = Path(args.out)
     if out.exists() and any(out.iterdir()):
         raise SystemExit(f"error: {out} exists and is not empty")
@@ -191,10 +192,8 @@ def _benchmark(args) -> None:
     print(f"report: {run_benchmark(config)}")
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="luma", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
-
+def _add_variant_commands(commands) -> None:
+    """configs, mini, build, export: the commands that read the parameters."""
     commands.add_parser("configs", help="list the named variants and their parameters").set_defaults(run=_configs)
 
     mini = commands.add_parser("mini", help="write the embedded mini source (offline, deterministic)")
@@ -216,7 +215,6 @@ def main(argv: list[str] | None = None) -> None:
     build.add_argument("parameters", nargs="*", metavar="key=value")
     build.set_defaults(run=_build)
 
-    # key=value pairs may follow options (`build clean --out X seed=1`), which argparse cannot parse positionally.
     export = commands.add_parser(
         "export",
         help="write variants as Parquet shards + dataset card, for the Hub",
@@ -235,6 +233,9 @@ def main(argv: list[str] | None = None) -> None:
     export.add_argument("parameters", nargs="*", metavar="key=value")
     export.set_defaults(run=_export)
 
+
+def _add_hub_and_benchmark_commands(commands) -> None:
+    """download, push, benchmark."""
     download = commands.add_parser(
         "download", help="fetch the published sources into the caches, so that builds can run offline"
     )
@@ -264,6 +265,14 @@ def main(argv: list[str] | None = None) -> None:
     bench.add_argument("--seed", type=int, help="default: 0")
     bench.set_defaults(run=_benchmark)
 
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="luma", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    _add_variant_commands(commands)
+    _add_hub_and_benchmark_commands(commands)
+
+    # key=value pairs may follow options (`build clean --out X seed=1`), which argparse cannot parse positionally.
     args, extra = parser.parse_known_args(argv)
     if extra and (args.command not in ("build", "export") or not all("=" in item for item in extra)):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
