@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import inspect
 import shutil
 import sys
 import tempfile
@@ -11,10 +12,14 @@ from pathlib import Path
 
 import numpy as np
 
+from .export import MAX_SHARD_SIZE, ROW_GROUP_SIZE
+from .mini import write_mini_source
+from .parameters import CONFIG_ALIASES, CONFIGS, PARAMETER_SPECS, parameters_help
 from .transfer import luma_home
 
-MINI_DEFAULTS = {"seed": 0, "train_per_class": 20, "test_per_class": 6, "ood_per_class": 12}
-TRUE_WORDS, FALSE_WORDS = {"true", "yes", "1"}, {"false", "no", "0"}
+MINI_OPTIONS = ("seed", "train_per_class", "test_per_class", "ood_per_class")  # spare_per_class stays internal
+MINI_DEFAULTS = {name: inspect.signature(write_mini_source).parameters[name].default for name in MINI_OPTIONS}
+PARAMETERS_EPILOG = "parameters (key=value), by group, with their defaults:\n" + parameters_help()
 
 
 def positive_int(text: str) -> int:
@@ -40,7 +45,7 @@ def mini_source(**options) -> Path:
         target.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=".partial-"))
         try:
-            mini.write_mini_source(staging, **options)
+            write_mini_source(staging, **options)
             staging.rename(target)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
@@ -48,46 +53,31 @@ def mini_source(**options) -> Path:
 
 
 def parse_parameters(pairs: list[str]) -> dict:
-    """`key=value` strings -> LumaConfig keyword arguments, typed by the field's annotation."""
-    from luma import PARAMETER_TYPES, PARAMETERS
-
+    """`key=value` strings -> keyword arguments of `Luma(...)`, read as each parameter declares."""
     parameters = {}
     for pair in pairs:
         key, sep, text = pair.partition("=")
         if not sep:
             raise SystemExit(f"error: expected key=value, got {pair!r}")
-        if key not in PARAMETERS:
-            raise SystemExit(f"error: unknown parameter {key!r}; known: {', '.join(PARAMETERS)}")
-        kind = PARAMETER_TYPES.get(key, str)
+        if key not in PARAMETER_SPECS:
+            raise SystemExit(f"error: unknown parameter {key!r}; known: {', '.join(PARAMETER_SPECS)}")
         try:
-            if kind is bool:
-                if text.lower() not in TRUE_WORDS | FALSE_WORDS:
-                    raise ValueError("expected true or false")
-                parameters[key] = text.lower() in TRUE_WORDS
-            else:
-                parameters[key] = kind(text)
+            parameters[key] = PARAMETER_SPECS[key].from_text(text)
         except ValueError as err:
             raise SystemExit(f"error: parameter {key}={text!r}: {err}") from None
     return parameters
 
 
 def _configs(_args) -> None:
-    from luma import CONFIG_ALIASES, CONFIGS, PARAMETERS, LumaConfig
-
-    defaults = LumaConfig()
     for config in CONFIGS:
-        changed = " ".join(f"{p}={value}" for p, value in config.changes().items())
+        changed = " ".join(f"{p}={PARAMETER_SPECS[p].text(value)}" for p, value in config.changes().items())
         print(f"{config.name:<16} {config.description}  {changed}".rstrip())
     for alias, target in CONFIG_ALIASES.items():
         print(f"{alias:<16} alias of {target}")
-    print("\nparameters (key=value; defaults shown):")
-    for p in PARAMETERS:
-        print(f"  {p}={getattr(defaults, p)}")
+    print(f"\n{PARAMETERS_EPILOG}")
 
 
 def _mini(args) -> None:
-    from .mini import write_mini_source
-
     out = Path(args.out)
     if out.exists() and any(out.iterdir()):
         raise SystemExit(f"error: {out} exists and is not empty")
@@ -174,7 +164,6 @@ def _push(args) -> None:
 
 def _benchmark(args) -> None:
     from baselines.benchmark import DEFAULT_METHODS, DEFAULT_MODALITIES, BenchmarkConfig, run_benchmark
-    from luma import CONFIG_ALIASES, CONFIGS
 
     def names(text: str, allowed: tuple[str, ...], option: str) -> tuple[str, ...]:
         chosen = tuple(n.strip() for n in text.split(",") if n.strip())
@@ -203,10 +192,8 @@ def _benchmark(args) -> None:
     print(f"report: {run_benchmark(config)}")
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="luma", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
-
+def _add_variant_commands(commands) -> None:
+    """configs, mini, build, export: the commands that read the parameters."""
     commands.add_parser("configs", help="list the named variants and their parameters").set_defaults(run=_configs)
 
     mini = commands.add_parser("mini", help="write the embedded mini source (offline, deterministic)")
@@ -215,7 +202,12 @@ def main(argv: list[str] | None = None) -> None:
         mini.add_argument("--" + option.replace("_", "-"), type=int, default=default)
     mini.set_defaults(run=_mini)
 
-    build = commands.add_parser("build", help="build a variant into the datasets cache")
+    build = commands.add_parser(
+        "build",
+        help="build a variant into the datasets cache",
+        epilog=PARAMETERS_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     build.add_argument("config")
     build.add_argument("--source", default="mini", help="a folder, a base URL, 'mini' (default) or 'real'")
     build.add_argument("--out", default=None, help="datasets cache folder (default: the HF datasets cache)")
@@ -223,20 +215,27 @@ def main(argv: list[str] | None = None) -> None:
     build.add_argument("parameters", nargs="*", metavar="key=value")
     build.set_defaults(run=_build)
 
-    # key=value pairs may follow options (`build clean --out X seed=1`), which argparse cannot parse positionally.
-    export = commands.add_parser("export", help="write variants as Parquet shards + dataset card, for the Hub")
+    export = commands.add_parser(
+        "export",
+        help="write variants as Parquet shards + dataset card, for the Hub",
+        epilog=PARAMETERS_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     export.add_argument("--configs", required=True, help="comma-separated configs or aliases: clean,label_noise_0.3")
     export.add_argument("--source", default="real", help="a folder, a base URL, 'mini' or 'real' (default)")
     export.add_argument("--out", required=True, help="the folder to write (must not exist or be empty)")
     export.add_argument("--overwrite", action="store_true", help="replace --out once the new export is complete")
     export.add_argument("--num-proc", type=positive_int, default=None)
     export.add_argument("--cache-dir", default=None, help="datasets cache for the builds (default: the HF cache)")
-    export.add_argument("--max-shard-size", default="500MB", help="Arrow size of a split per Parquet file")
-    export.add_argument("--row-group-size", type=int, default=100, help="records per Parquet row group")
+    export.add_argument("--max-shard-size", default=MAX_SHARD_SIZE, help="Arrow size of a split per Parquet file")
+    export.add_argument("--row-group-size", type=int, default=ROW_GROUP_SIZE, help="records per Parquet row group")
     export.add_argument("--repo-id", default=None, help="the Hub repo named in the card's examples")
     export.add_argument("parameters", nargs="*", metavar="key=value")
     export.set_defaults(run=_export)
 
+
+def _add_hub_and_benchmark_commands(commands) -> None:
+    """download, push, benchmark."""
     download = commands.add_parser(
         "download", help="fetch the published sources into the caches, so that builds can run offline"
     )
@@ -266,6 +265,14 @@ def main(argv: list[str] | None = None) -> None:
     bench.add_argument("--seed", type=int, help="default: 0")
     bench.set_defaults(run=_benchmark)
 
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="luma", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    _add_variant_commands(commands)
+    _add_hub_and_benchmark_commands(commands)
+
+    # key=value pairs may follow options (`build clean --out X seed=1`), which argparse cannot parse positionally.
     args, extra = parser.parse_known_args(argv)
     if extra and (args.command not in ("build", "export") or not all("=" in item for item in extra)):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")

@@ -29,6 +29,12 @@ from datasets.utils.py_utils import convert_file_size_to_int
 from huggingface_hub import DatasetCard, DatasetCardData
 
 from .classes import CLASS_NAMES, NUM_ID_CLASSES
+from .parameters import (
+    PARAMETER_SPECS,
+    RECORD_GROUPS,
+    SOURCE_PARAMETERS,
+    parameters_table,
+)
 from .schema import FIELDS
 from .sources import is_url
 
@@ -36,7 +42,6 @@ CARD_TEMPLATES = resources.files("dataset_card")  # package data: export works f
 DEFAULT_CONFIG = "clean"
 MAX_SHARD_SIZE = "500MB"  # Arrow bytes per Parquet file, as `push_to_hub`
 ROW_GROUP_SIZE = 100  # records per row group: ~3-20 MB with image + audio, a cheap random access for the viewer
-NOT_DATA = ("data_dir", "hub_revision", "cifar_dir", "split_dir")  # where the files come from, not what they hold
 SIZE_CATEGORIES = ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"))
 
 
@@ -146,9 +151,9 @@ def render_card(builders, written, aliases, parameters, repo_id=None) -> Dataset
         example_config=next((n for n in order if n != default), default),
         source=_source_sentence(builders[0].source),
         source_files_table=source_files_table(info.download_checksums or {}),
-        overrides=", ".join(f"`{k}={v}`" for k, v in sorted(parameters.items()) if k not in NOT_DATA),
+        overrides=", ".join(f"`{k}={PARAMETER_SPECS[k].text(v)}`" for k, v in sorted(_data(parameters).items())),
         configs_table=configs_table(builders, aliases, default),
-        defaults=defaults_line(builders),
+        parameters_table=parameters_table(RECORD_GROUPS),
         classes_table=classes_table(),
         fields_table=fields_table(),
         exporter=_exporter_version(),
@@ -207,8 +212,9 @@ def source_files_table(checksums: dict) -> str:
     return "\n".join(["| file | bytes | sha256 |", "|---|---|---|", *rows])
 
 
-def _changed(config) -> dict:
-    return {p: value for p, value in config.changes().items() if p not in NOT_DATA}
+def _data(parameters: dict) -> dict:
+    """The parameters that shape the records: not those of the source group, which say where the files come from."""
+    return {p: value for p, value in parameters.items() if p not in SOURCE_PARAMETERS}
 
 
 def configs_table(builders, aliases: dict, default: str) -> str:
@@ -222,20 +228,10 @@ def configs_table(builders, aliases: dict, default: str) -> str:
         c = builder.config
         name = f"`{c.name}` (default)" if c.name == default else f"`{c.name}`"
         name += "".join(f", alias `{a}`" for a, t in aliases.items() if t == c.name)
-        changed = " ".join(f"`{k}={v}`" for k, v in _changed(c).items()) or "none"
+        changed = " ".join(f"`{k}={PARAMETER_SPECS[k].text(v)}`" for k, v in _data(c.changes()).items()) or "none"
         counts = " | ".join(f"{builder.info.splits[s].num_examples:,}" for s in splits)
         lines.append(f"| {name} | {c.description} | {changed} | {counts} |")
     return "\n".join(lines)
-
-
-def defaults_line(builders) -> str:
-    from luma import PARAMETERS, LumaConfig
-
-    set_somewhere = {p for b in builders for p in _changed(b.config)}
-    defaults = LumaConfig()
-    return ", ".join(
-        f"`{p}={getattr(defaults, p)}`" for p in PARAMETERS if p not in NOT_DATA and p not in set_somewhere
-    )
 
 
 def classes_table() -> str:

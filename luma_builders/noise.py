@@ -7,6 +7,7 @@ records are generated in, on streaming, or on the worker that generates it.
 from __future__ import annotations
 
 import ast
+import json
 import os
 from dataclasses import dataclass
 
@@ -18,29 +19,49 @@ from .rng import generator
 from .sources import is_url
 from .transforms.audio import ESC50_ZIP_ROOT, NoiseBank, add_background_noise
 from .transforms.image import CORRUPTIONS, corrupt_image
-from .transforms.text import augment_text, make_text_augmenter
+from .transforms.text import TEXT_AUGMENTERS, augment_text, make_text_augmenter
+
+# Each augmenter as (name, ((keyword, value), ...)): tuples, so that a config holding them is immutable and
+# datasets hashes it the same way every time.
+Augmenters = tuple[tuple[str, tuple[tuple[str, object], ...]], ...]
 
 # The paper also used BackTranslationNoise, which needs two translation models: add it to text_augmenters
 # where they are available (see make_text_augmenter's message for what it needs).
-PUBLISHED_TEXT_AUGMENTERS = (
-    "KeyboardNoise(aug_char_min=1, aug_char_max=5, aug_word_min=3, aug_word_max=8); "
-    "SpellingNoise(aug_p=0.4); OCRNoise(aug_word_p=0.5)"
+PUBLISHED_TEXT_AUGMENTERS: Augmenters = (
+    ("KeyboardNoise", (("aug_char_min", 1), ("aug_char_max", 5), ("aug_word_min", 3), ("aug_word_max", 8))),
+    ("SpellingNoise", (("aug_p", 0.4),)),
+    ("OCRNoise", (("aug_word_p", 0.5),)),
+)
+AUGMENTERS_SYNTAX = (
+    '`Name(key=value, ...); Name; ...` (values as Python literals) or JSON `[["Name", {"key": value}], "Name"]`'
+    f" of {', '.join(TEXT_AUGMENTERS)} (nlpaug keyword arguments)"
 )
 
 
-def parse_corruptions(spec: str) -> tuple[str, ...]:
-    """`all` or a comma-separated list of corruption names."""
-    names = CORRUPTIONS if spec.strip() == "all" else tuple(n.strip() for n in spec.split(",") if n.strip())
-    unknown = [n for n in names if n not in CORRUPTIONS]
-    if unknown or not names:
-        raise ValueError(f"image_corruptions: unknown {unknown or spec!r}; use 'all' or names from {CORRUPTIONS}")
-    return names
+def parse_augmenters(value) -> Augmenters:
+    """Augmenters from their text (see AUGMENTERS_SYNTAX), or from a sequence of names and (name, keywords) pairs,
+    the keywords a mapping or (key, value) pairs."""
+    if isinstance(value, str):
+        value = _read_json(value) if value.lstrip().startswith("[") else _read_calls(value)
+    if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
+        raise ValueError(f"expected a sequence of augmenters or their text, got {value!r}")
+    augmenters = tuple(_augmenter(item) for item in value)
+    if not augmenters:
+        raise ValueError("give at least one augmenter, e.g. 'KeyboardNoise; OCRNoise'")
+    return augmenters
 
 
-def parse_augmenters(spec: str) -> tuple[tuple[str, dict], ...]:
-    """`Name(key=value, ...); Name; ...` -> ((name, kwargs), ...), values as Python literals."""
+def _read_json(text: str) -> list:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ValueError(f"cannot read {text!r} as JSON ({err})") from None
+
+
+def _read_calls(text: str) -> list:
+    """`Name(key=value, ...); Name; ...` -> [(name, {key: value}), ...]: literals only, nothing is run."""
     augmenters = []
-    for item in (part.strip() for part in spec.split(";")):
+    for item in (part.strip() for part in text.split(";")):
         if not item:
             continue
         try:
@@ -49,10 +70,40 @@ def parse_augmenters(spec: str) -> tuple[tuple[str, dict], ...]:
                 raise ValueError("expected Name(key=value, ...)")
             augmenters.append((call.func.id, {kw.arg: ast.literal_eval(kw.value) for kw in call.keywords}))
         except (SyntaxError, ValueError) as err:
-            raise ValueError(f"text_augmenters: cannot read {item!r} ({err})") from None
-    if not augmenters:
-        raise ValueError("text_augmenters: give at least one augmenter, e.g. 'KeyboardNoise; OCRNoise'")
-    return tuple(augmenters)
+            raise ValueError(f"cannot read {item!r} ({err})") from None
+    return augmenters
+
+
+def _augmenter(item) -> tuple[str, tuple[tuple[str, object], ...]]:
+    name, keywords = (item, ()) if isinstance(item, str) else _pair(item)
+    if name not in TEXT_AUGMENTERS:
+        raise ValueError(f"unknown augmenter {name!r}; choose from {TEXT_AUGMENTERS}")
+    pairs = tuple(keywords.items()) if isinstance(keywords, dict) else keywords
+    if not isinstance(pairs, (list, tuple)) or not all(_is_keyword(p) for p in pairs):
+        raise ValueError(f"the keywords of {name} must be a mapping or (key, value) pairs, got {keywords!r}")
+    return name, tuple((key, _frozen(value)) for key, value in pairs)
+
+
+def _is_keyword(pair) -> bool:
+    return isinstance(pair, (list, tuple)) and len(pair) == 2 and isinstance(pair[0], str)
+
+
+def _pair(item) -> tuple:
+    if not isinstance(item, (list, tuple)) or len(item) != 2 or not isinstance(item[0], str):
+        raise ValueError(f"expected a name or a (name, keywords) pair, got {item!r}")
+    return item[0], item[1]
+
+
+def _frozen(value):
+    return tuple(_frozen(v) for v in value) if isinstance(value, (list, tuple)) else value
+
+
+def format_augmenters(augmenters: Augmenters) -> str:
+    """The text form of `augmenters`, which parse_augmenters reads back."""
+    return "; ".join(
+        name + (f"({', '.join(f'{k}={v!r}' for k, v in keywords)})" if keywords else "")
+        for name, keywords in augmenters
+    )
 
 
 @dataclass(frozen=True)
@@ -112,9 +163,9 @@ class SampleNoise:
         return augment_text(text, augmenter, rng), name
 
 
-def build_text_augmenters(spec: str) -> tuple[tuple[str, object], ...]:
+def build_text_augmenters(augmenters: Augmenters) -> tuple[tuple[str, object], ...]:
     """Build every augmenter now, so a missing resource fails before anything is generated."""
-    return tuple((name, make_text_augmenter(name, **kwargs)) for name, kwargs in parse_augmenters(spec))
+    return tuple((name, make_text_augmenter(name, **dict(keywords))) for name, keywords in augmenters)
 
 
 def noise_bank(spec: str, source: Source) -> NoiseBank:

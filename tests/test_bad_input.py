@@ -57,6 +57,10 @@ def rewrite_table(path: Path, sep: str, row: int, word: str):
         ({"config_name": "clean", "seed": 1.5}, "'seed' must be of type int"),
         ({"config_name": "clean", "ood_in_test": "yes"}, "'ood_in_test' must be of type bool"),
         ({"config_name": "clean", "data_dir": "here", "hub_revision": "main"}, "hub_revision applies to the published"),
+        ({"config_name": "clean", "image_corruptions": ("fog", 3)}, "'image_corruptions' must be names"),
+        ({"config_name": "sample_noise", "noise_splits": ()}, r"'noise_splits': unknown \(\)"),
+        ({"config_name": "clean", "text_augmenters": '["OCRNoise", 5]'}, "'text_augmenters': expected a name"),
+        ({"config_name": "clean", "cifar_dir": 3}, "'cifar_dir' must be of type str or None"),
     ],
 )
 def test_bad_config_or_parameter(parameters, message, tmp_path):

@@ -5,6 +5,7 @@ from conftest import SMALL
 
 from luma import CONFIG_ALIASES, CONFIGS
 from luma_builders.cli import main
+from luma_builders.parameters import PARAMETER_SPECS
 
 
 def test_configs_lists_every_variant_and_parameter(capsys):
@@ -13,6 +14,18 @@ def test_configs_lists_every_variant_and_parameter(capsys):
     for name in [c.name for c in CONFIGS] + list(CONFIG_ALIASES):
         assert name in out
     assert "seed=0" in out and "ood_in_test=True" in out
+    for spec in PARAMETER_SPECS.values():
+        assert f"  {spec.name}={spec.text(spec.default)}\n      {spec.help} ({spec.accepts()})" in out
+
+
+@pytest.mark.parametrize("command", ["build", "export"])
+def test_help_lists_every_parameter_with_default_and_help(command, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main([command, "--help"])
+    out = capsys.readouterr().out
+    assert exit_.value.code == 0
+    for spec in PARAMETER_SPECS.values():
+        assert f"  {spec.name}={spec.text(spec.default)}\n      {spec.help} ({spec.accepts()})" in out
 
 
 def test_mini_then_build_prints_a_per_split_summary(tmp_path, capsys):
@@ -32,6 +45,10 @@ def test_mini_then_build_prints_a_per_split_summary(tmp_path, capsys):
         (["build", "clean", "sed=1"], "unknown parameter 'sed'"),
         (["build", "clean", "seed=abc"], "parameter seed='abc'"),
         (["build", "clean", "ood_in_test=maybe"], "expected true or false"),
+        (["build", "clean", "image_corruptions=fog,smog"], r"image_corruptions='fog,smog'.*unknown \['smog'\]"),
+        (["build", "clean", "noise_splits="], "parameter noise_splits=''.*unknown"),
+        (["build", "clean", "text_augmenters=KeyboardNoise("], "parameter text_augmenters=.*cannot read"),
+        (["build", "clean", "text_augmenters=[[1]]"], "parameter text_augmenters=.*expected a name"),
         (["build", "cleen", "--source", "/nonexistent"], "unknown LUMA config 'cleen'"),
     ],
 )

@@ -16,6 +16,7 @@ from test_builder import build, rows, undecoded
 
 from luma import export
 from luma_builders.hub import push
+from luma_builders.parameters import PARAMETER_SPECS, RECORD_GROUPS, SOURCE_PARAMETERS, parameters_table
 from luma_builders.schema import FEATURES
 from luma_builders.sources import SourceError
 
@@ -132,6 +133,18 @@ def test_card_metadata_round_trips_through_huggingface_hub(exported, builders):
     assert "CC BY-NC 3.0" in text and "no licence stated" in text and "Gemma-7B" in text
     assert "@inproceedings{bezirganyan2025luma" in text and 'load_dataset("someone/luma"' in text
     assert all(f"| `{field}` |" in text for field in FEATURES)
+    assert parameters_table(RECORD_GROUPS) in text  # the card's parameter table, from the declarations
+    assert all(f"| `{p}` |" in text for p, spec in PARAMETER_SPECS.items() if spec.group in RECORD_GROUPS)
+    assert not any(f"| `{p}` |" in text for p in SOURCE_PARAMETERS)
+
+
+def test_card_names_structured_overrides_as_written_on_the_command_line(mini_source, cache, tmp_path):
+    parameters = {"image_corruptions": "fog, frost", "noise_splits": ["test"], "image_noise_ratio": 0.5}
+    out = export(["clean"], tmp_path / "out", data_dir=str(mini_source), cache_dir=str(cache), parameters=parameters)
+    text = DatasetCard.load(out / "README.md").text
+    assert (
+        "changed for every config: `image_corruptions=fog,frost`, `image_noise_ratio=0.5`, `noise_splits=test`." in text
+    )
 
 
 def test_same_export_same_bytes_and_overwrite(exported, mini_source, cache):
