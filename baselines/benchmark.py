@@ -16,7 +16,7 @@ import numpy as np
 from luma import Luma
 
 from . import metrics
-from .data import FLAGS, MODALITIES, TextEmbedder, encode_records
+from .data import FLAGS, MODALITIES, TextEmbedder, encode_records, text_embedding_dir
 from .methods import Prediction, make_method
 from .train import TrainConfig
 from .uncertainty import dirichlet_uncertainty, entropy_decomposition, paper_entropies, sampled_softmax
@@ -112,7 +112,7 @@ def run_benchmark(config: BenchmarkConfig) -> Path:
     """Train and evaluate every (variant, method, modality); write results.json, report.md and plots into `out`."""
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
-    embedder = TextEmbedder(cache_dir=config.cache_dir and str(Path(config.cache_dir, "text_embeddings")))
+    embedder = TextEmbedder(cache_dir=config.cache_dir and text_embedding_dir(config.cache_dir))
     train_config = TrainConfig(
         epochs=config.epochs, batch_size=config.batch_size, lr=config.lr, seed=config.seed, progress=config.progress
     )

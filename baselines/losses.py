@@ -7,9 +7,11 @@ import math
 import torch
 import torch.nn.functional as F
 
+LOSS_SAMPLES = 20  # draws of the sigma head per record in the sampling softmax loss
+
 
 def sampling_softmax_nll(
-    logits: torch.Tensor, sigma: torch.Tensor, labels: torch.Tensor, num_samples: int = 20
+    logits: torch.Tensor, sigma: torch.Tensor, labels: torch.Tensor, num_samples: int = LOSS_SAMPLES
 ) -> torch.Tensor:
     """Mean negative log-likelihood of the labels under E_eps[softmax(logits + sigma * eps)], eps ~ N(0, 1).
 

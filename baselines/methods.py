@@ -16,8 +16,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from .data import FLAGS, MODALITIES
-from .losses import rcml_loss, sampling_softmax_nll
+from luma_builders.classes import NUM_ID_CLASSES
+
+from .data import FLAGS, MODALITIES, TEXT_DIM
+from .losses import LOSS_SAMPLES, rcml_loss, sampling_softmax_nll
 from .models import build_model
 from .train import TrainConfig, batches, resolve_device, train
 from .uncertainty import softmax
@@ -59,12 +61,20 @@ class _Method:
     method: str
 
     def __init__(
-        self, modalities=MODALITIES, train_config: TrainConfig | None = None, num_classes: int = 42, text_dim: int = 384
+        self,
+        modalities=MODALITIES,
+        train_config: TrainConfig | None = None,
+        num_classes: int = NUM_ID_CLASSES,
+        text_dim: int = TEXT_DIM,
     ):
         self.modalities = tuple(modalities)
         self.config = train_config or TrainConfig()
         self.num_classes = num_classes
         self.text_dim = text_dim
+
+    def loss(self, model: nn.Module, batch: dict, epoch: int | None) -> torch.Tensor:
+        """The `LossFn` that `train` minimises: `objective` of `model`'s outputs on `batch`."""
+        return self.objective(model(batch), batch["label"], epoch)
 
     def fit(self, data: dict[str, torch.Tensor]) -> dict:
         """Train one model (Deep Ensemble overrides this with its members)."""
@@ -87,13 +97,16 @@ class _Method:
 
 
 class _TwoHeadMethod(_Method):
-    def __init__(self, *args, loss_samples: int = 20, **kwargs):
+    def __init__(self, *args, loss_samples: int = LOSS_SAMPLES, **kwargs):
         super().__init__(*args, **kwargs)
         self.loss_samples = loss_samples
 
-    def loss(self, model: nn.Module, batch: dict, epoch: int | None) -> torch.Tensor:
-        logits, sigma = model(batch)
-        return sampling_softmax_nll(logits, sigma, batch["label"], self.loss_samples)
+    def objective(
+        self, outputs: tuple[torch.Tensor, torch.Tensor], labels: torch.Tensor, epoch: int | None
+    ) -> torch.Tensor:
+        """The sampling softmax loss of a batch's (logits, sigma)."""
+        logits, sigma = outputs
+        return sampling_softmax_nll(logits, sigma, labels, self.loss_samples)
 
 
 class MCDropout(_TwoHeadMethod):
@@ -168,9 +181,10 @@ class RCML(_Method):
         self.gamma = gamma
         self.model: nn.Module | None = None
 
-    def loss(self, model: nn.Module, batch: dict, epoch: int | None) -> torch.Tensor:
-        fused, alphas = model(batch)
-        return rcml_loss(fused, alphas, batch["label"], epoch, self.anneal_epochs, self.gamma)
+    def objective(self, outputs: tuple[torch.Tensor, dict], labels: torch.Tensor, epoch: int | None) -> torch.Tensor:
+        """RCML's loss of a batch's (fused alpha, alpha per modality), annealed by `epoch` (None: fully)."""
+        fused, alphas = outputs
+        return rcml_loss(fused, alphas, labels, epoch, self.anneal_epochs, self.gamma)
 
     def predict(self, data: dict[str, torch.Tensor]) -> Prediction:
         self.model.eval()

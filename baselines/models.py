@@ -12,7 +12,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .data import MODALITIES
+from luma_builders.classes import NUM_ID_CLASSES
+
+from .data import MODALITIES, TEXT_DIM
 
 DROPOUT = 0.3
 HIDDEN = 128
@@ -33,23 +35,21 @@ class _TwoHeadNet(nn.Module):
         return self.logits(hidden), sigma
 
 
+def _convolutional_body(convolutions, pooling: list[nn.Module], flat_width: int, dropout: float) -> nn.Sequential:
+    """3x3 `convolutions` (channels in, channels out, stride), each followed by 2x2 max pooling and the ReLU; then
+    `pooling`, dropout, and a linear layer from `flat_width` inputs to HIDDEN with its ReLU and dropout."""
+    layers = []
+    for channels_in, channels_out, stride in convolutions:
+        layers += [nn.Conv2d(channels_in, channels_out, 3, stride=stride, padding=1), nn.MaxPool2d(2), nn.ReLU()]
+    head = [nn.Dropout(dropout), nn.Flatten(), nn.Linear(flat_width, HIDDEN), nn.ReLU(), nn.Dropout(dropout)]
+    return nn.Sequential(*layers, *pooling, *head)
+
+
 class ImageNet(_TwoHeadNet):
     """(N, 3, 32, 32) -> two 3x3 convolutions (32, 64 channels), each with max pooling, dropout, a linear layer."""
 
-    def __init__(self, num_classes: int = 42, dropout: float = DROPOUT, sigma_head: bool = True):
-        body = nn.Sequential(
-            nn.Conv2d(3, 32, 3, padding=1),
-            nn.MaxPool2d(2),
-            nn.ReLU(),
-            nn.Conv2d(32, 64, 3, padding=1),
-            nn.MaxPool2d(2),
-            nn.ReLU(),
-            nn.Dropout(dropout),
-            nn.Flatten(),
-            nn.Linear(64 * 8 * 8, HIDDEN),
-            nn.ReLU(),
-            nn.Dropout(dropout),
-        )
+    def __init__(self, num_classes: int = NUM_ID_CLASSES, dropout: float = DROPOUT, sigma_head: bool = True):
+        body = _convolutional_body(((3, 32, 1), (32, 64, 1)), [], 64 * 8 * 8, dropout)
         super().__init__(body, HIDDEN, num_classes, sigma_head)
 
 
@@ -58,26 +58,22 @@ class AudioNet(_TwoHeadNet):
     average pooling to a 4x4 grid, dropout, a linear layer. The first convolution has stride 2: a quarter of the
     cost on a CPU, and a spoken word's spectrogram has little detail at the finest scale."""
 
-    def __init__(self, num_classes: int = 42, dropout: float = DROPOUT, sigma_head: bool = True):
-        layers = []
-        for channels_in, channels_out, stride in ((1, 16, 2), (16, 32, 1), (32, 64, 1)):
-            layers += [nn.Conv2d(channels_in, channels_out, 3, stride=stride, padding=1), nn.MaxPool2d(2), nn.ReLU()]
-        body = nn.Sequential(
-            *layers,
-            nn.AdaptiveAvgPool2d(4),
-            nn.Dropout(dropout),
-            nn.Flatten(),
-            nn.Linear(64 * 4 * 4, HIDDEN),
-            nn.ReLU(),
-            nn.Dropout(dropout),
-        )
+    def __init__(self, num_classes: int = NUM_ID_CLASSES, dropout: float = DROPOUT, sigma_head: bool = True):
+        convolutions = ((1, 16, 2), (16, 32, 1), (32, 64, 1))
+        body = _convolutional_body(convolutions, [nn.AdaptiveAvgPool2d(4)], 64 * 4 * 4, dropout)
         super().__init__(body, HIDDEN, num_classes, sigma_head)
 
 
 class TextNet(_TwoHeadNet):
     """(N, text_dim) mean-pooled token embeddings -> MLP 512-256 with dropout."""
 
-    def __init__(self, num_classes: int = 42, text_dim: int = 384, dropout: float = DROPOUT, sigma_head: bool = True):
+    def __init__(
+        self,
+        num_classes: int = NUM_ID_CLASSES,
+        text_dim: int = TEXT_DIM,
+        dropout: float = DROPOUT,
+        sigma_head: bool = True,
+    ):
         body = nn.Sequential(
             nn.Linear(text_dim, 512),
             nn.ReLU(),
@@ -89,7 +85,9 @@ class TextNet(_TwoHeadNet):
         super().__init__(body, 256, num_classes, sigma_head)
 
 
-def modality_net(modality: str, num_classes: int = 42, text_dim: int = 384, sigma_head: bool = True) -> nn.Module:
+def modality_net(
+    modality: str, num_classes: int = NUM_ID_CLASSES, text_dim: int = TEXT_DIM, sigma_head: bool = True
+) -> nn.Module:
     if modality == "image":
         return ImageNet(num_classes, sigma_head=sigma_head)
     if modality == "audio":
@@ -110,7 +108,7 @@ def _check_modalities(modalities) -> tuple[str, ...]:
 class LateFusion(nn.Module):
     """One two-head network per modality; the fused logits and sigmas are their plain averages."""
 
-    def __init__(self, modalities=MODALITIES, num_classes: int = 42, text_dim: int = 384):
+    def __init__(self, modalities=MODALITIES, num_classes: int = NUM_ID_CLASSES, text_dim: int = TEXT_DIM):
         super().__init__()
         self.modalities = _check_modalities(modalities)
         self.nets = nn.ModuleDict({m: modality_net(m, num_classes, text_dim) for m in self.modalities})
@@ -143,7 +141,7 @@ class EvidentialFusion(nn.Module):
     """RCML: per-modality evidence networks (the same encoders, without the sigma head; evidence = softplus(logits)),
     fused with `fuse_evidence` in the order of `modalities`. Outputs Dirichlet parameters alpha = evidence + 1."""
 
-    def __init__(self, modalities=MODALITIES, num_classes: int = 42, text_dim: int = 384):
+    def __init__(self, modalities=MODALITIES, num_classes: int = NUM_ID_CLASSES, text_dim: int = TEXT_DIM):
         super().__init__()
         self.modalities = _check_modalities(modalities)
         self.nets = nn.ModuleDict(
@@ -156,7 +154,9 @@ class EvidentialFusion(nn.Module):
         return fused + 1, {m: evidence + 1 for m, evidence in evidences.items()}
 
 
-def build_model(method: str, modalities: tuple[str, ...] = MODALITIES, num_classes: int = 42, text_dim: int = 384):
+def build_model(
+    method: str, modalities: tuple[str, ...] = MODALITIES, num_classes: int = NUM_ID_CLASSES, text_dim: int = TEXT_DIM
+):
     """`LateFusion` for "mcd" and "de", `EvidentialFusion` for "rcml"."""
     if method in ("mcd", "de"):
         return LateFusion(modalities, num_classes, text_dim)

@@ -102,14 +102,11 @@ def train(model: nn.Module, loss_fn: LossFn, data: dict[str, torch.Tensor], conf
     )
     history = {"train_loss": [], "val_loss": [], "lr": [], "seconds": [], "best_epoch": 0, "best_val_loss": None}
     history["val_indices"] = val_idx
-    best_state, stale = None, 0
-
+    best = _BestWeights(config.patience)
     epochs = tqdm(range(1, config.epochs + 1), desc="epochs", disable=not config.progress)
     for epoch in epochs:
         start = time.perf_counter()
-        model.train()
         order = train_idx[torch.randperm(len(train_idx), generator=generator)]
-        total = 0.0
         steps = tqdm(
             batches(data, order, config.batch_size, device),
             total=-(-len(order) // config.batch_size),
@@ -117,34 +114,56 @@ def train(model: nn.Module, loss_fn: LossFn, data: dict[str, torch.Tensor], conf
             leave=False,
             disable=not config.progress,
         )
-        for batch in steps:
-            loss = loss_fn(model, batch, epoch)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            total += loss.item() * len(batch["label"])
-            steps.set_postfix(loss=f"{loss.item():.4f}")
-        train_loss = total / max(1, len(order))
+        train_loss = _train_epoch(model, loss_fn, optimizer, steps, epoch)
+        val_loss = train_loss
         if len(val_idx):
             val_loss = evaluate_loss(model, loss_fn, data, val_idx, config.batch_size, device, config.seed)
-        else:
-            val_loss = train_loss
         scheduler.step(val_loss)
-
-        history["train_loss"].append(train_loss)
-        history["val_loss"].append(val_loss)
-        history["lr"].append(optimizer.param_groups[0]["lr"])
-        history["seconds"].append(time.perf_counter() - start)
+        values = (train_loss, val_loss, optimizer.param_groups[0]["lr"], time.perf_counter() - start)
+        for key, value in zip(("train_loss", "val_loss", "lr", "seconds"), values, strict=True):
+            history[key].append(value)
         epochs.set_postfix(train=f"{train_loss:.4f}", val=f"{val_loss:.4f}")
-        best = history["best_val_loss"]
-        if not math.isnan(val_loss) and (best is None or val_loss < best):
-            history["best_epoch"], history["best_val_loss"], stale = epoch, val_loss, 0
-            best_state = {key: value.detach().clone() for key, value in model.state_dict().items()}
-        else:
-            stale += 1
-            if stale >= config.patience:
-                break
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    model.eval()
+        if best.stop_after(model, epoch, val_loss):
+            break
+    best.restore(model)
+    history["best_epoch"], history["best_val_loss"] = best.epoch, best.loss
     return history
+
+
+def _train_epoch(model: nn.Module, loss_fn: LossFn, optimizer: torch.optim.Optimizer, steps: tqdm, epoch: int) -> float:
+    """One optimiser step per batch of `steps`, in training mode; the mean loss per record."""
+    model.train()
+    total, count = 0.0, 0
+    for batch in steps:
+        loss = loss_fn(model, batch, epoch)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        total += loss.item() * len(batch["label"])
+        count += len(batch["label"])
+        steps.set_postfix(loss=f"{loss.item():.4f}")
+    return total / max(1, count)
+
+
+class _BestWeights:
+    """Early stopping on the validation loss, and a copy of the weights of its best epoch so far."""
+
+    def __init__(self, patience: int):
+        self.patience = patience
+        self.epoch, self.loss, self.state, self.stale = 0, None, None, 0
+
+    def stop_after(self, model: nn.Module, epoch: int, val_loss: float) -> bool:
+        """Note the loss of `epoch` (keeping the weights if it is the lowest); true once `patience` epochs in a row
+        brought no lower one."""
+        if not math.isnan(val_loss) and (self.loss is None or val_loss < self.loss):
+            self.epoch, self.loss, self.stale = epoch, val_loss, 0
+            self.state = {key: value.detach().clone() for key, value in model.state_dict().items()}
+            return False
+        self.stale += 1
+        return self.stale >= self.patience
+
+    def restore(self, model: nn.Module) -> None:
+        """The best weights back into `model`, in eval mode."""
+        if self.state is not None:
+            model.load_state_dict(self.state)
+        model.eval()

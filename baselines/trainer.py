@@ -1,14 +1,17 @@
-"""`transformers.Trainer` on LUMA, streamed or not: a late-fusion two-head model whose forward returns the loss.
+"""`transformers.Trainer` on LUMA, streamed or not: MC Dropout's late-fusion network as a model whose forward returns
+its loss.
 
     from transformers import Trainer, TrainingArguments
     stream = Luma("clean", data_dir=...).as_streaming_dataset("train")
+    model = LumaTrainerModel()
     trainer = Trainer(
-        model=LumaTrainerModel(),
+        model=model,
         args=TrainingArguments("out", max_steps=1000, remove_unused_columns=False, report_to=[]),
         train_dataset=stream,
         data_collator=LumaCollator(TextEmbedder()),
     )
     trainer.train()
+    prediction = model.method.predict(encode_records(Luma("clean", ...).as_dataset("test"), TextEmbedder()))
 
 `remove_unused_columns=False` keeps the raw LUMA fields for the collator; a streamed dataset needs `max_steps`.
 """
@@ -18,23 +21,38 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .data import MODALITIES
-from .losses import sampling_softmax_nll
-from .models import LateFusion
+from luma_builders.classes import NUM_ID_CLASSES
+
+from .data import MODALITIES, TEXT_DIM
+from .losses import LOSS_SAMPLES
+from .methods import MCDropout
+from .models import build_model
 
 
 class LumaTrainerModel(nn.Module):
-    """`LateFusion` over `modalities`, trained with the sampling softmax loss; returns {"loss", "logits", "sigma"}."""
+    """An `MCDropout` method's network and loss for `transformers.Trainer`: forward returns {"loss" (given labels),
+    "logits", "sigma"}.
 
-    def __init__(self, modalities=MODALITIES, num_classes: int = 42, text_dim: int = 384, loss_samples: int = 20):
+    The network is `method.model` and the loss `method.objective`, the ones `baselines.train.train` fits in the
+    benchmark; only the loop is the Trainer's. So the trained model predicts as the benchmark's MC Dropout does:
+    `model.method.predict(encoded_records)`.
+    """
+
+    def __init__(
+        self,
+        modalities=MODALITIES,
+        num_classes: int = NUM_ID_CLASSES,
+        text_dim: int = TEXT_DIM,
+        loss_samples: int = LOSS_SAMPLES,
+    ):
         super().__init__()
-        self.net = LateFusion(modalities, num_classes, text_dim)
-        self.loss_samples = loss_samples
+        self.method = MCDropout(modalities, num_classes=num_classes, text_dim=text_dim, loss_samples=loss_samples)
+        self.net = self.method.model = build_model(self.method.method, self.method.modalities, num_classes, text_dim)
 
     def forward(self, labels: torch.Tensor | None = None, **batch) -> dict[str, torch.Tensor]:
-        # the collator's other fields (is_ood, provenance flags) ride along and are ignored here
-        logits, sigma = self.net({m: batch[m] for m in self.net.modalities})
+        # the collator's other fields (is_ood, provenance flags) ride along and are ignored by the network
+        logits, sigma = self.net(batch)
         out = {"logits": logits, "sigma": sigma}
         if labels is not None:
-            out = {"loss": sampling_softmax_nll(logits, sigma, labels, self.loss_samples), **out}
+            out = {"loss": self.method.objective((logits, sigma), labels, None), **out}
         return out

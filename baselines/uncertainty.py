@@ -7,7 +7,7 @@ so one record's prediction never depends on the other records of its batch.
 import numpy as np
 from scipy.special import digamma, entr
 
-from baselines.metrics._inputs import probabilities, to_numpy
+from baselines.metrics.inputs import probabilities, to_numpy
 
 
 def softmax(logits, axis: int = -1) -> np.ndarray:

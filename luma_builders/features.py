@@ -14,11 +14,10 @@ its description is, not which label it has.
 from __future__ import annotations
 
 import hashlib
+import io
 import logging
 import math
-import os
 import re
-import tempfile
 import zipfile
 import zlib
 from collections import Counter
@@ -32,6 +31,7 @@ import numpy as np
 
 from .classes import CLASS_NAMES
 from .sources import IMAGE_SHAPE, MODALITIES, SAMPLING_RATE
+from .transfer import atomic_write
 
 logger = logging.getLogger(__name__)
 
@@ -127,8 +127,9 @@ def _opponent_colours(rgb: np.ndarray) -> np.ndarray:
     )
 
 
-def _mel_filterbank() -> np.ndarray:
-    """(n_mels, n_fft // 2 + 1) triangular filters evenly spaced on the HTK mel scale from 0 Hz to Nyquist."""
+def mel_filterbank(n_mels: int, n_fft: int, sampling_rate: int = SAMPLING_RATE) -> np.ndarray:
+    """(n_fft // 2 + 1, n_mels) triangular filters evenly spaced on the HTK mel scale from 0 Hz to Nyquist: a power
+    spectrum (..., n_fft // 2 + 1) times this matrix gives its mel bands."""
 
     def mel(hz):
         return 2595.0 * np.log10(1.0 + hz / 700.0)
@@ -136,9 +137,9 @@ def _mel_filterbank() -> np.ndarray:
     def hz(mels):
         return 700.0 * (10.0 ** (mels / 2595.0) - 1.0)
 
-    edges = hz(np.linspace(0.0, mel(SAMPLING_RATE / 2), _N_MELS + 2))
-    bins = np.fft.rfftfreq(_N_FFT, 1.0 / SAMPLING_RATE)
-    lower, centre, upper = edges[:-2, None], edges[1:-1, None], edges[2:, None]
+    edges = hz(np.linspace(0.0, mel(sampling_rate / 2), n_mels + 2))
+    bins = np.fft.rfftfreq(n_fft, 1.0 / sampling_rate)[:, None]
+    lower, centre, upper = edges[:-2], edges[1:-1], edges[2:]
     rising = (bins - lower) / (centre - lower)
     falling = (upper - bins) / (upper - centre)
     return np.maximum(0.0, np.minimum(rising, falling))
@@ -185,7 +186,7 @@ class ModelFreeExtractor:
     name = "model-free-v1"  # bump the version whenever the features change: the name keys the cache
 
     def __init__(self) -> None:
-        self._mel = _mel_filterbank().T.copy()
+        self._mel = mel_filterbank(_N_MELS, _N_FFT)
         self._window = np.hanning(_WINDOW)
 
     def image(self, images: np.ndarray) -> np.ndarray:
@@ -342,18 +343,24 @@ class PretrainedExtractor:
         return _assemble(results, len(clips), model.config.hidden_size)
 
     def text(self, texts: list[str], labels: np.ndarray) -> np.ndarray:
-        import torch
-
-        tokenizer, model, device = self._load("text")
+        tokenizer, _, _ = self._load("text")
         if len(labels) != len(texts):
             raise ValueError(f"got {len(texts)} texts but {len(labels)} labels")
         mask = tokenizer.mask_token or tokenizer.unk_token or "[MASK]"
         masked = [mask_class_word(text, int(label), mask) for text, label in zip(texts, labels, strict=True)]
+        return self.embed_texts(masked)
+
+    def embed_texts(self, texts: list[str]) -> np.ndarray:
+        """(n, hidden size) float32: the text model's last hidden state of each text as it is (nothing masked),
+        averaged over its non-padding tokens."""
+        import torch
+
+        tokenizer, model, device = self._load("text")
         results = []
         with torch.inference_mode():
             # Texts of similar length share a batch, so little time goes into padding.
-            for batch in _batches(np.array([len(t) for t in masked]), self.batch_size, same_length_only=False):
-                tokens = tokenizer([masked[i] for i in batch], padding=True, truncation=True, return_tensors="pt")
+            for batch in _batches(np.array([len(t) for t in texts]), self.batch_size, same_length_only=False):
+                tokens = tokenizer([texts[i] for i in batch], padding=True, truncation=True, return_tensors="pt")
                 tokens = tokens.to(device)
                 hidden = model(**tokens).last_hidden_state
                 results.append((batch, _masked_mean(hidden, tokens["attention_mask"].bool())))
@@ -431,9 +438,16 @@ def cache_path(cache_dir: str | Path, source_key: str, extractor_name: str, moda
     source = hashlib.sha256(source_key.encode()).hexdigest()[:16]
     folder = extractor_name
     if not re.fullmatch(r"[A-Za-z0-9._-]{1,100}", extractor_name):
-        slug = re.sub(r"[^A-Za-z0-9._-]+", "_", extractor_name)[:60]
-        folder = f"{slug}-{hashlib.sha256(extractor_name.encode()).hexdigest()[:16]}"
+        folder = safe_name(extractor_name, extractor_name)
     return Path(cache_dir, source, folder, f"{modality}.npz")
+
+
+def safe_name(readable: str, key: str, digest_chars: int = 16) -> str:
+    """A file name standing for `key`: `readable` with every run of characters other than letters, digits, ".", "_"
+    and "-" turned into "_", cut to 60 characters, then "-" and the first `digest_chars` hex digits of the SHA-256 of
+    `key`, so that keys with the same readable part still get names of their own."""
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", readable)[:60]
+    return f"{slug}-{hashlib.sha256(key.encode()).hexdigest()[:digest_chars]}"
 
 
 FEATURE_CHUNK = 1024  # items loaded and extracted at a time
@@ -487,7 +501,7 @@ def cached_features(
             known_ids, known = known_ids[order], known[order]
         else:
             known_ids, known = missing, new
-        _write_cache(path, known_ids, known)
+        write_npz_atomic(path, ids=known_ids, features=known)
     return known[np.searchsorted(known_ids, ids)]
 
 
@@ -502,15 +516,8 @@ def _read_cache(path: Path) -> tuple[np.ndarray, np.ndarray]:
     return np.array([], dtype=np.int64), np.zeros((0, 0), np.float32)
 
 
-def _write_cache(path: Path, ids: np.ndarray, features: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            np.savez(file, ids=ids, features=features)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+def write_npz_atomic(path: Path, **arrays: np.ndarray) -> None:
+    """`np.savez` of `arrays` into `path`, which is either left as it was or replaced whole (`atomic_write`)."""
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    atomic_write(path, buffer.getvalue())

@@ -388,11 +388,16 @@ def decode_wav(data: bytes, name: str) -> np.ndarray:
         raise SourceError(f"{name}: not a readable audio file ({err})") from err
     if samples.shape[0] == 0:
         raise SourceError(f"{name}: audio file has no samples")
-    mono = samples.mean(axis=1)
-    if rate != SAMPLING_RATE:
-        divisor = np.gcd(rate, SAMPLING_RATE)
-        mono = resample_poly(mono, SAMPLING_RATE // divisor, rate // divisor).astype(np.float32)
-    return mono
+    return resample_to_16k(samples.mean(axis=1), rate)
+
+
+def resample_to_16k(samples: np.ndarray, rate: int) -> np.ndarray:
+    """Float mono `samples` at `rate` Hz -> at `SAMPLING_RATE` (16 kHz), of the same dtype, by a polyphase filter;
+    returned as they are when already at 16 kHz."""
+    if rate == SAMPLING_RATE:
+        return samples
+    divisor = np.gcd(int(rate), SAMPLING_RATE)
+    return resample_poly(samples, SAMPLING_RATE // divisor, int(rate) // divisor).astype(samples.dtype, copy=False)
 
 
 def encode_wav(samples: np.ndarray) -> bytes:

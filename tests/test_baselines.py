@@ -22,6 +22,7 @@ from baselines.train import TrainConfig, evaluate_loss, train
 from luma import Luma
 from luma_builders.classes import NUM_ID_CLASSES
 from luma_builders.mini import write_mini_source
+from luma_builders.transfer import luma_home
 
 SHAPES = {"image": (3, 32, 32), "audio": (1, 128, 128), "text": (384,)}
 
@@ -311,6 +312,10 @@ def test_text_embedder_mean_pools_masks_nothing_and_caches(embedder):
     np.testing.assert_array_equal(fresh(texts), vectors)
     assert fresh.model_calls == 0 and fresh._extractor is None  # read from the cache file, model never loaded
     assert embedder.cache_file.exists()
+
+
+def test_text_embeddings_are_cached_under_luma_home():
+    assert TextEmbedder().cache_file.is_relative_to(luma_home() / "text_embeddings")
 
 
 @pytest.fixture(scope="module")

@@ -16,6 +16,7 @@ from luma_builders.features import (
     cached_features,
     extractor_from_name,
     mask_class_word,
+    mel_filterbank,
 )
 from luma_builders.sources import SAMPLING_RATE
 
@@ -184,6 +185,21 @@ def test_model_free_shapes_and_dtypes():
         extractor.image(images.astype(np.float32))
 
 
+@pytest.mark.parametrize(("n_mels", "n_fft"), [(64, 512), (128, 1024)])
+def test_mel_filterbank_triangles_tile_the_spectrum(n_mels, n_fft):
+    bank = mel_filterbank(n_mels, n_fft)
+    assert bank.shape == (n_fft // 2 + 1, n_mels) and bank.min() == 0.0 and bank.max() <= 1.0
+    hz = np.fft.rfftfreq(n_fft, 1 / SAMPLING_RATE)
+    mels = 2595 * np.log10(1 + hz / 700)  # the HTK scale, written out here
+    step = mels[-1] / (n_mels + 1)
+    inside = (mels >= step) & (mels <= n_mels * step)  # between the first and the last band's centre
+    np.testing.assert_allclose(bank[inside].sum(axis=1), 1.0, atol=1e-9)  # neighbouring triangles add up to 1
+    band = np.arange(n_mels)
+    within = (mels[:, None] > band * step - 1e-9) & (mels[:, None] < (band + 2) * step + 1e-9)
+    assert not bank[~within].any()  # band k lives between the mels k * step and (k + 2) * step
+    assert (bank.max(axis=0) > 0).all()  # and no band is empty
+
+
 def test_model_free_separates_synthetic_families():
     extractor = ModelFreeExtractor()
     rng = np.random.default_rng(1)
@@ -262,6 +278,9 @@ def test_pretrained_text_with_minilm(minilm):
     longer = "A very long description of a dog that goes on and on about its fur, its paws and its bark."
     batched = minilm.text([longer, *texts, longer, longer, "x"], np.array([dog, dog, cat, whale, dog, dog, dog]))
     assert np.allclose(batched[1:4], features, atol=1e-5)  # padding and batching do not change a text's features
+    plain = minilm.embed_texts(texts[:2])  # as they are: the class words are read
+    assert not np.allclose(plain[0], plain[1], atol=1e-3)
+    np.testing.assert_allclose(minilm.embed_texts(["A [MASK] sleeps on the rug."])[0], features[0], atol=1e-5)
 
 
 def tiny_wav2vec2(folder: Path, norm: str) -> Path:

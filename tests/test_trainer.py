@@ -1,15 +1,18 @@
 """transformers.Trainer on a streamed LUMA split, and streams split across ranks."""
 
 import math
+from itertools import islice
 
+import numpy as np
 import pytest
 import torch
 from datasets.distributed import split_dataset_by_node
 from transformers import Trainer, TrainingArguments
 
-from baselines.data import LumaCollator, TextEmbedder
+from baselines.data import LumaCollator, TextEmbedder, encode_records
 from baselines.trainer import LumaTrainerModel
 from luma import Luma
+from luma_builders.classes import NUM_ID_CLASSES
 
 
 @pytest.fixture(scope="module")
@@ -41,6 +44,18 @@ def test_trainer_trains_and_evaluates_on_a_stream(mini_source, embedder, tmp_pat
     assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
     metrics = trainer.evaluate(eval_dataset=stream("test"))
     assert math.isfinite(metrics["eval_loss"])
+
+    # What the Trainer fitted is MC Dropout's own network and loss, so the benchmark's predict runs on it.
+    rows = list(islice(stream("test"), 8))
+    batch = LumaCollator(embedder)(rows)
+    model.eval()
+    torch.manual_seed(1)
+    loss = model(**batch)["loss"]
+    torch.manual_seed(1)
+    assert torch.equal(loss, model.method.loss(model.net, {**batch, "label": batch["labels"]}, None))
+    prediction = model.method.predict(encode_records(rows, embedder))
+    assert prediction.mu.shape == (model.method.passes, 8, NUM_ID_CLASSES) and np.isfinite(prediction.mu).all()
+    assert not np.array_equal(prediction.mu[0], prediction.mu[1])  # dropout on: the passes differ
 
 
 def test_split_dataset_by_node_gives_disjoint_complete_shards(mini_source):

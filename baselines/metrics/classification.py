@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from ._inputs import labels_for, probabilities
+from .inputs import labels_for, probabilities
 
 
 def _checked(probs, labels) -> tuple[np.ndarray, np.ndarray]:

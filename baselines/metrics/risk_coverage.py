@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from ._inputs import labels_for, probabilities, scores_1d, to_numpy
+from .inputs import labels_for, probabilities, scores_1d, to_numpy
 
 
 def aurc(probs, labels, uncertainty=None) -> float:
