@@ -18,6 +18,7 @@ import torch
 from PIL import Image
 
 from luma_builders.features import PretrainedExtractor, mel_filterbank, safe_name, write_npz_atomic
+from luma_builders.schema import PROVENANCE_FLAGS, provenance_flags
 from luma_builders.sources import MODALITIES, SAMPLING_RATE, decode_wav, resample_to_16k
 from luma_builders.transfer import luma_home
 
@@ -38,14 +39,7 @@ DB_FLOOR = -100.0
 AUDIO_DB_OFFSET = 70.0
 AUDIO_DB_SCALE = 25.0
 
-# Provenance fields -> the boolean flags encode_records derives from them (true where the field is not null).
-FLAG_FIELDS = {
-    "image_noise": "image_noise",
-    "audio_noise": "audio_noise",
-    "text_noise": "text_noise",
-    "conflict": "conflict_modality",
-}
-FLAGS = ("label_switched", *FLAG_FIELDS)
+FLAGS = tuple(PROVENANCE_FLAGS)  # the boolean flags encode_records derives from the records' provenance fields
 
 TEXT_DIM = 384  # the width of the default `TextEmbedder` model's embeddings (all-MiniLM-L6-v2)
 
@@ -192,9 +186,8 @@ def encode_records(records: Iterable[dict], embedder: TextEmbedder) -> dict[str,
         texts.append(row["text"])
         labels.append(int(row["label"]))
         flags["is_ood"].append(bool(row.get("is_ood") or False))
-        flags["label_switched"].append(bool(row.get("label_switched") or False))
-        for flag, field in FLAG_FIELDS.items():
-            flags[flag].append(row.get(field) is not None)
+        for flag, value in provenance_flags(row).items():
+            flags[flag].append(value)
 
     n = len(labels)
     pixels = torch.from_numpy(np.stack(images)) if n else torch.zeros((0, 32, 32, 3), dtype=torch.uint8)

@@ -1,5 +1,6 @@
-"""The layers point down: `baselines` -> `luma` -> `luma_builders`; only the command line (`luma_builders.cli`)
-imports all three; nobody imports another package's private names. Every import counts, also inside functions."""
+"""The code's shape: the layers point down (`baselines` -> `luma` -> `luma_builders`; only the command line,
+`luma_builders.cli`, imports all three), nobody imports another package's private names (every import counts, also
+inside functions), and no function is over 50 lines."""
 
 import ast
 from pathlib import Path
@@ -78,3 +79,17 @@ def test_the_import_walk_sees_relative_and_nested_imports():
     found = imports("luma_builders.cli", modules()["luma_builders.cli"])
     assert any(imported == "luma_builders.transfer" for imported, _, _ in found)
     assert any(layer(imported) == "baselines" for imported, _, _ in found)
+
+
+MAX_FUNCTION_LINES = 50
+
+
+def test_no_function_is_over_50_lines():
+    long = [
+        f"{path.relative_to(ROOT)}:{node.lineno} {node.name} ({node.end_lineno - node.lineno + 1} lines)"
+        for path in modules().values()
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        and node.end_lineno - node.lineno + 1 > MAX_FUNCTION_LINES
+    ]
+    assert long == []

@@ -1,6 +1,7 @@
 """An installed wheel is enough: built from this tree, installed into a fresh virtual environment (its
 dependencies from the running environment), it exports a variant with its card from outside the repository."""
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -20,7 +21,9 @@ def run(*argv, cwd=None):
 
 
 def test_the_wheel_exports_with_its_card_from_a_fresh_venv(mini_source, tmp_path):
-    run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), str(ROOT))
+    tree = tmp_path / "tree"  # a copy: building writes build/ and *.egg-info into the tree
+    shutil.copytree(ROOT, tree, ignore=shutil.ignore_patterns(".git", "build", "*.egg-info", "__pycache__", ".*cache"))
+    run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), str(tree))
     venv = tmp_path / "venv"
     run(sys.executable, "-m", "venv", "--system-site-packages", str(venv))
     python = str(venv / "bin" / "python")
