@@ -18,12 +18,11 @@ import numpy as np
 from datasets.builder import Key
 
 from luma_builders.classes import CLASS_NAMES
+from luma_builders.codecs import decode_wav
 from luma_builders.errors import SourceError
-from luma_builders.export import export_builders
 from luma_builders.features import extractor_from_name
-from luma_builders.locations import Source
 from luma_builders.parameters import CONFIG_ALIASES, CONFIGS, PARAMETERS, LumaConfig, check_parameters, resolve_config
-from luma_builders.plan import (
+from luma_builders.plan.planning import (
     SPLITS,
     FeatureLookup,
     check_no_split_is_empty,
@@ -31,10 +30,11 @@ from luma_builders.plan import (
     needs_features,
     plan_records,
 )
+from luma_builders.publish.export import export_builders
 from luma_builders.records import to_example
 from luma_builders.schema import FEATURES
-from luma_builders.sources import decode_wav
-from luma_builders.transfer import in_parallel
+from luma_builders.sources.locations import Source
+from luma_builders.sources.transfer import in_parallel
 
 _CITATION = """\
 @inproceedings{bezirganyan2025luma,
@@ -172,7 +172,7 @@ def export(
     **writing,
 ) -> Path:
     """Build `configs` (names or aliases) with `Luma(name, data_dir=..., **parameters)` and write them as Parquet
-    shards with their dataset card into `out_dir` (see `luma_builders.export.export_builders` for `writing`:
+    shards with their dataset card into `out_dir` (see `luma_builders.publish.export.export_builders` for `writing`:
     num_proc, max_shard_size, row_group_size, overwrite, repo_id). Every config and parameter is checked (by
     instantiating its builder) before anything is built."""
     parameters = check_parameters(parameters or {})

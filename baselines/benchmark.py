@@ -13,13 +13,12 @@ from pathlib import Path
 
 import numpy as np
 
+from baselines import metrics
+from baselines.data import FLAGS, MODALITIES, TextEmbedder, encode_records, text_embedding_dir
+from baselines.methods import Prediction, make_method
+from baselines.train import TrainConfig
+from baselines.uncertainty import dirichlet_uncertainty, entropy_decomposition, paper_entropies, sampled_softmax
 from luma import Luma
-
-from . import metrics
-from .data import FLAGS, MODALITIES, TextEmbedder, encode_records, text_embedding_dir
-from .methods import Prediction, make_method
-from .train import TrainConfig
-from .uncertainty import dirichlet_uncertainty, entropy_decomposition, paper_entropies, sampled_softmax
 
 DEFAULT_VARIANTS = ("clean", "low_diversity", "label_noise_0.3", "sample_noise")
 DEFAULT_METHODS = ("mcd", "de", "rcml")
@@ -136,7 +135,7 @@ def run_benchmark(config: BenchmarkConfig) -> Path:
                 runs.append(run)
                 print(f"{variant:<16} {method:<5} {modality:<11} accuracy {run.metrics['accuracy']:.3f}", flush=True)
     (out / "results.json").write_text(json.dumps({"config": _jsonable(config), "runs": [asdict(r) for r in runs]}))
-    from .report import write_report  # matplotlib is only needed here
+    from baselines.report import write_report  # matplotlib is only needed here
 
     return write_report(runs, config, out)
 

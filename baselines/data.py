@@ -17,10 +17,11 @@ import numpy as np
 import torch
 from PIL import Image
 
+from luma_builders.codecs import SAMPLING_RATE, decode_wav, resample_to_16k
 from luma_builders.features import PretrainedExtractor, mel_filterbank, safe_name, write_npz_atomic
 from luma_builders.schema import PROVENANCE_FLAGS, provenance_flags
-from luma_builders.sources import MODALITIES, SAMPLING_RATE, decode_wav, resample_to_16k
-from luma_builders.transfer import luma_home
+from luma_builders.sources.readers import MODALITIES
+from luma_builders.sources.transfer import luma_home
 
 __all__ = ["MODALITIES", "FLAGS", "TEXT_DIM", "LumaCollator", "TextEmbedder", "encode_records", "log_mel_128"]
 

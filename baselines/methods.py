@@ -16,13 +16,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from baselines.data import FLAGS, MODALITIES, TEXT_DIM
+from baselines.losses import LOSS_SAMPLES, rcml_loss, sampling_softmax_nll
+from baselines.models import build_model
+from baselines.train import TrainConfig, batches, resolve_device, train
+from baselines.uncertainty import softmax
 from luma_builders.classes import NUM_ID_CLASSES
-
-from .data import FLAGS, MODALITIES, TEXT_DIM
-from .losses import LOSS_SAMPLES, rcml_loss, sampling_softmax_nll
-from .models import build_model
-from .train import TrainConfig, batches, resolve_device, train
-from .uncertainty import softmax
 
 PREDICT_BATCH_SIZE = 256
 

@@ -12,9 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from baselines.data import MODALITIES, TEXT_DIM
 from luma_builders.classes import NUM_ID_CLASSES
-
-from .data import MODALITIES, TEXT_DIM
 
 DROPOUT = 0.3
 HIDDEN = 128

@@ -10,7 +10,7 @@ matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from .metrics import roc_curve  # noqa: E402
+from baselines.metrics import roc_curve  # noqa: E402
 
 METHOD_NAMES = {"mcd": "MC Dropout", "de": "Deep Ensemble", "rcml": "RCML"}
 # Paper, Table 2: OOD AUROC from epistemic uncertainty (RCML was reported multimodal only).

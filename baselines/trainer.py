@@ -21,12 +21,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from baselines.data import MODALITIES, TEXT_DIM
+from baselines.losses import LOSS_SAMPLES
+from baselines.methods import MCDropout
+from baselines.models import build_model
 from luma_builders.classes import NUM_ID_CLASSES
-
-from .data import MODALITIES, TEXT_DIM
-from .losses import LOSS_SAMPLES
-from .methods import MCDropout
-from .models import build_model
 
 
 class LumaTrainerModel(nn.Module):

@@ -37,10 +37,10 @@ print(json.dumps({"seconds": seconds, "records": records, "rss_mb": rss_mb}))
 
 FLOOR = """
 import json, resource, sys, time
-from luma_builders.plan import Selection, load_source, plan_records
-from luma_builders.records import encode_png
-from luma_builders.locations import Source
-from luma_builders.sources import decode_wav, encode_wav
+from luma_builders.plan.planning import Selection, load_source, plan_records
+from luma_builders.codecs import encode_png
+from luma_builders.sources.locations import Source
+from luma_builders.codecs import decode_wav, encode_wav
 source = Source.open(sys.argv[1])
 start = time.perf_counter()
 read = lambda relpath: open(source.location(relpath), "rb").read()
@@ -74,7 +74,7 @@ def run(script: str, *args: str) -> dict:
 
 
 def source_at(name: str, sizes: dict) -> Path:
-    from luma_builders.mini import write_mini_source
+    from luma_builders.mini.source import write_mini_source
 
     root = Path(os.environ.get("LUMA_BENCH_DIR", Path(tempfile.gettempdir()) / "luma-bench")) / name
     if not (root / "SHA256SUMS").exists():

@@ -29,16 +29,16 @@ from fake_hub import FakeHub  # noqa: E402
 from http_server import serve  # noqa: E402
 from test_published_source import PUBLISHED_ELSEWHERE, extracted_md5s, hub_part, sha256  # noqa: E402
 
-from luma_builders.download import DOWNLOAD_WORKERS  # noqa: E402
-from luma_builders.locations import published  # noqa: E402
+from luma_builders.sources.download import DOWNLOAD_WORKERS  # noqa: E402
+from luma_builders.sources.locations import published  # noqa: E402
 
 PEAK_RSS = "resource.getrusage(resource.RUSAGE_SELF).ru_maxrss + resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss"
 
 # The clips phase is timed from the progress bar's creation (metadata read) to its closing.
 DOWNLOAD = f"""
 import json, resource, time
-from luma_builders.download import download
-from luma_builders.locations import Source
+from luma_builders.sources.download import download
+from luma_builders.sources.locations import Source
 clocks = []
 class Clock:
     def __init__(self, total, **_):

@@ -17,7 +17,7 @@ import time
 import numpy as np
 
 from luma_builders.classes import NUM_ID_CLASSES
-from luma_builders.transforms.selection import switch_labels, switch_record_labels
+from luma_builders.plan.selection import switch_labels, switch_record_labels
 
 PER_CLASS = 500
 P = 0.3

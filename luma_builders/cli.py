@@ -12,10 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .export import MAX_SHARD_SIZE, ROW_GROUP_SIZE
-from .mini import write_mini_source
-from .parameters import CONFIG_ALIASES, CONFIGS, PARAMETER_SPECS, parameters_help
-from .transfer import luma_home
+from luma_builders.mini.source import write_mini_source
+from luma_builders.parameters import CONFIG_ALIASES, CONFIGS, PARAMETER_SPECS, parameters_help
+from luma_builders.publish.export import MAX_SHARD_SIZE, ROW_GROUP_SIZE
+from luma_builders.sources.transfer import luma_home
 
 MINI_OPTIONS = ("seed", "train_per_class", "test_per_class", "ood_per_class")  # spare_per_class stays internal
 MINI_DEFAULTS = {name: inspect.signature(write_mini_source).parameters[name].default for name in MINI_OPTIONS}
@@ -35,11 +35,11 @@ def positive_int(text: str) -> int:
 
 def mini_source(**options) -> Path:
     """The embedded mini source for `options`, written once into the cache (atomically) and reused."""
-    from . import mini, mini_text
+    from luma_builders.mini import source, text
 
     options = {**MINI_DEFAULTS, **options}
     # The generator's own code is part of the key, so a changed generator never reuses an old tree.
-    code = hashlib.sha256(b"".join(Path(m.__file__).read_bytes() for m in (mini, mini_text))).hexdigest()[:12]
+    code = hashlib.sha256(b"".join(Path(m.__file__).read_bytes() for m in (source, text))).hexdigest()[:12]
     target = luma_home() / ("mini-" + "-".join(f"{k}{v}" for k, v in sorted(options.items())) + f"-{code}")
     if not target.exists():
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -144,8 +144,8 @@ def _export(args) -> None:
 def _download(args) -> None:
     from tqdm.auto import tqdm
 
-    from .download import download
-    from .locations import Source
+    from luma_builders.sources.download import download
+    from luma_builders.sources.locations import Source
 
     source = Source.open(None, args.hub_revision, args.cifar_dir, args.split_dir)
     print(f"downloading from {source.location('audio/datalist.csv').rsplit('/', 2)[0]}", file=sys.stderr)
@@ -157,7 +157,7 @@ def _download(args) -> None:
 
 
 def _push(args) -> None:
-    from .hub import push
+    from luma_builders.publish.hub import push
 
     print(push(args.folder, args.repo_id, private=args.private))
 

@@ -29,9 +29,10 @@ from typing import Protocol
 
 import numpy as np
 
-from .classes import CLASS_NAMES
-from .sources import IMAGE_SHAPE, MODALITIES, SAMPLING_RATE
-from .transfer import atomic_write
+from luma_builders.classes import CLASS_NAMES
+from luma_builders.codecs import SAMPLING_RATE
+from luma_builders.sources.readers import IMAGE_SHAPE, MODALITIES
+from luma_builders.sources.transfer import atomic_write
 
 logger = logging.getLogger(__name__)
 

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 import datasets
 
-from .features import EXTRACTORS
-from .locations import Source
-from .noise import (
+from luma_builders.features import EXTRACTORS
+from luma_builders.noise.image import CORRUPTIONS
+from luma_builders.noise.sample_noise import (
     AUGMENTERS_SYNTAX,
     PUBLISHED_TEXT_AUGMENTERS,
     Augmenters,
@@ -25,9 +25,9 @@ from .noise import (
     noise_bank,
     parse_augmenters,
 )
-from .plan import SPLITS, Selection
-from .sources import MODALITIES
-from .transforms.image import CORRUPTIONS
+from luma_builders.plan.planning import SPLITS, Selection
+from luma_builders.sources.locations import Source
+from luma_builders.sources.readers import MODALITIES
 
 GROUPS = ("source", "selection", "label switching", "sample noise", "conflict", "features")
 RECORD_GROUPS = tuple(g for g in GROUPS if g != "source")  # the source says where the files come from, not what

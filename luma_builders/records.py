@@ -1,19 +1,10 @@
 """Turning a planned record into an example: every field of the schema, filled by name."""
 
-import io
-
 import numpy as np
-from PIL import Image
 
-from .plan import PlannedRecord
-from .schema import FEATURES, PLANNED_FIELDS, SAMPLE_NOISE_FIELDS
-from .sources import encode_wav
-
-
-def encode_png(image: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(image).save(buffer, format="PNG")
-    return buffer.getvalue()
+from luma_builders.codecs import encode_png, encode_wav
+from luma_builders.plan.planning import PlannedRecord
+from luma_builders.schema import FEATURES, PLANNED_FIELDS, SAMPLE_NOISE_FIELDS
 
 
 def to_example(record: PlannedRecord, image: np.ndarray, audio: np.ndarray, text: str, injected: dict) -> dict:

@@ -10,8 +10,9 @@ from dataclasses import dataclass
 
 import datasets
 
-from .classes import CLASS_NAMES
-from .sources import MODALITIES, SAMPLING_RATE
+from luma_builders.classes import CLASS_NAMES
+from luma_builders.codecs import SAMPLING_RATE
+from luma_builders.sources.readers import MODALITIES
 
 DECODE_HELP = (
     "decoding LUMA audio needs a torchcodec that loads beside your torch (a working CPU pair: torch 2.13.0 with "

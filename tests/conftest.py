@@ -14,7 +14,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from http_server import serve  # noqa: E402
 
 from luma_builders.classes import CLASS_ID, NUM_ID_CLASSES, luma_word  # noqa: E402
-from luma_builders.mini import write_mini_source  # noqa: E402
+from luma_builders.mini.source import write_mini_source  # noqa: E402
 
 SMALL = {"train_per_class": 4, "test_per_class": 2, "ood_per_class": 3, "spare_per_class": 1}
 
@@ -50,7 +50,7 @@ def _online_loopback(monkeypatch):
 @pytest.fixture(autouse=True)
 def _private_caches_and_quick_retries(monkeypatch, tmp_path_factory):
     """Each test gets its own LUMA cache; retries wait milliseconds and a stall is 2 s, so failures are quick."""
-    from luma_builders import transfer
+    from luma_builders.sources import transfer
 
     monkeypatch.setenv("LUMA_HOME", str(tmp_path_factory.mktemp("luma_home")))
     monkeypatch.setattr(

@@ -15,7 +15,7 @@ from conftest import SMALL, serve
 from luma import Luma
 from luma_builders.classes import CLASS_ID, CLASS_NAMES, NUM_ID_CLASSES, OOD_CLASSES
 from luma_builders.cli import main
-from luma_builders.sources import MODALITIES, SPLIT_FILES, SourceError, write_checksum_file
+from luma_builders.sources.readers import MODALITIES, SPLIT_FILES, SourceError, write_checksum_file
 
 
 def build(data_dir, cache_dir, **parameters):

@@ -1,3 +1,5 @@
+"""Room: feature extraction (luma_builders/features.py): the model-free and pretrained extractors and their cache."""
+
 import hashlib
 import os
 import subprocess
@@ -8,6 +10,7 @@ import numpy as np
 import pytest
 
 from luma_builders.classes import CLASS_ID, CLASS_NAMES
+from luma_builders.codecs import SAMPLING_RATE
 from luma_builders.features import (
     ModelFreeExtractor,
     ModelUnavailableError,
@@ -18,7 +21,6 @@ from luma_builders.features import (
     mask_class_word,
     mel_filterbank,
 )
-from luma_builders.sources import SAMPLING_RATE
 
 M = "[M]"
 

@@ -11,8 +11,8 @@ import pytest
 
 from luma import PARAMETERS, Luma
 from luma_builders.cli import parse_parameters
-from luma_builders.locations import Source
-from luma_builders.noise import PUBLISHED_TEXT_AUGMENTERS, SampleNoise
+from luma_builders.noise.image import CORRUPTIONS
+from luma_builders.noise.sample_noise import PUBLISHED_TEXT_AUGMENTERS, SampleNoise
 from luma_builders.parameters import (
     GROUPS,
     PARAMETER_SPECS,
@@ -20,8 +20,8 @@ from luma_builders.parameters import (
     LumaConfig,
     parameters_table,
 )
-from luma_builders.plan import Selection
-from luma_builders.transforms.image import CORRUPTIONS
+from luma_builders.plan.planning import Selection
+from luma_builders.sources.locations import Source
 
 ROOT = Path(__file__).resolve().parent.parent
 

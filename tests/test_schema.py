@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from luma_builders import records
-from luma_builders.export import fields_table
-from luma_builders.noise import SampleNoise
-from luma_builders.plan import PlannedRecord
+from luma_builders.noise.sample_noise import SampleNoise
+from luma_builders.plan.planning import PlannedRecord
+from luma_builders.publish.export import fields_table
 from luma_builders.records import to_example
 from luma_builders.schema import (
     FEATURES,
@@ -37,7 +37,7 @@ def test_readme_field_table_is_the_schema():
     lines = README.read_text(encoding="utf-8").splitlines()
     start = lines.index("| field | type | filled by | meaning |")
     table = lines[start : next(i for i in range(start, len(lines)) if not lines[i].startswith("|"))]
-    assert table == fields_table().splitlines(), "paste luma_builders.export.fields_table() into README.md"
+    assert table == fields_table().splitlines(), "paste luma_builders.publish.export.fields_table() into README.md"
     assert [row.split(" | ")[0] for row in table[2:]] == [f"| `{f.name}`" for f in FIELDS]
 
 

@@ -6,10 +6,10 @@ offline `evaluate` module: ``evaluate.load(evaluate_module_path("ece"))``.
 
 from pathlib import Path
 
-from .calibration import ece, reliability_bins
-from .classification import accuracy, brier, nll
-from .ood import aupr, auroc, detection_aurocs, fpr95, roc_curve
-from .risk_coverage import aurc
+from baselines.metrics.calibration import ece, reliability_bins
+from baselines.metrics.classification import accuracy, brier, nll
+from baselines.metrics.ood import aupr, auroc, detection_aurocs, fpr95, roc_curve
+from baselines.metrics.risk_coverage import aurc
 
 EVALUATE_MODULES = ("accuracy", "nll", "brier", "ece", "aurc", "ood_auroc", "ood_aupr", "fpr95")
 

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from .inputs import labels_for, probabilities
+from baselines.metrics.inputs import labels_for, probabilities
 
 
 def reliability_bins(probs, labels, num_bins: int = 15) -> dict[str, np.ndarray]:

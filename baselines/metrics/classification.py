@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from .inputs import labels_for, probabilities
+from baselines.metrics.inputs import labels_for, probabilities
 
 
 def _checked(probs, labels) -> tuple[np.ndarray, np.ndarray]:

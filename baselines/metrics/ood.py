@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from .inputs import binary_flags, scores_1d
+from baselines.metrics.inputs import binary_flags, scores_1d
 
 
 def _curve(scores, positives) -> tuple[np.ndarray, np.ndarray]:

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from .inputs import labels_for, probabilities, scores_1d, to_numpy
+from baselines.metrics.inputs import labels_for, probabilities, scores_1d, to_numpy
 
 
 def aurc(probs, labels, uncertainty=None) -> float:

@@ -1,9 +1,5 @@
-"""Background noise for 16 kHz mono clips: mix a noise segment in at a chosen signal-to-noise ratio.
+"""Noise banks: where background noise for audio comes from, and reading it (the I/O of the audio noise room).
 
-Every random draw comes from the caller's ``numpy.random.Generator``, so a noisy clip depends only on the clip, the
-noise bank and that generator, never on call order or on the worker process.
-
-Noise comes from a `NoiseBank`:
 - `NoiseBank.esc50(root)`: the ESC-50 environmental sounds (K. J. Piczak, github.com/karolpiczak/ESC-50) from a
   folder, a base URL, or GitHub's zip of the repository read member by member (`ESC50_ZIP_ROOT`; HTTP range
   requests, so only the clips used are transferred). ESC-50 is licensed CC BY-NC 3.0 (its ESC-10 subset CC BY 3.0):
@@ -23,7 +19,9 @@ from pathlib import Path
 import numpy as np
 from datasets import DownloadConfig
 
-from ..sources import SourceError, decode_wav, is_url, read_location, read_table
+from luma_builders.codecs import decode_wav
+from luma_builders.noise.audio import COLOURS, coloured_noise, rms
+from luma_builders.sources.readers import SourceError, is_url, read_location, read_table
 
 # The v2.0.0 layout (meta/esc50.csv, audio/*.wav); GitHub's archive puts every file under ESC50_ZIP_PREFIX.
 ESC50_COMMIT = "f2fd956acf66ebd9ac7e2110711aa78dd684d042"
@@ -32,9 +30,6 @@ ESC50_ZIP_PREFIX = f"ESC-50-{ESC50_COMMIT}/"
 ESC50_ZIP_ROOT = f"zip://{ESC50_ZIP_PREFIX}::{ESC50_ZIP_URL}"
 ESC50_COLUMNS = ("filename", "fold", "target", "category", "esc10", "src_file", "take")
 
-COLOURS = ("white", "pink", "brown")
-_POWER_EXPONENT = {"white": 0, "pink": 1, "brown": 2}  # power spectral density ~ 1 / f**exponent
-
 # -80 dBFS, digital silence or barely more: ESC-50 pads short recordings with zeros, and no gain brings silence to
 # an SNR, so such segments are redrawn (at most _MAX_DRAWS times).
 _SILENCE_RMS = 1e-4
@@ -42,44 +37,6 @@ _MAX_DRAWS = 32
 
 # fsspec reads HTTP files in 5 MB blocks; an ESC-50 clip is 441 kB, so smaller blocks cut what a zip member costs.
 _RANGED_READS = DownloadConfig(storage_options={protocol: {"block_size": 1 << 18} for protocol in ("http", "https")})
-
-
-def _rms(samples: np.ndarray) -> float:
-    return float(np.sqrt(np.mean(np.square(samples, dtype=np.float64))))
-
-
-def mix_at_snr(clip: np.ndarray, noise: np.ndarray, snr_db: float) -> np.ndarray:
-    """`clip` plus `noise` (tiled or cropped to the clip's length from its first sample) scaled so that
-    10 * log10(rms(clip)**2 / rms(scaled noise)**2) == snr_db, clipped to [-1, 1].
-
-    A silent clip stays silent: the SNR is relative to the clip's own power.
-    """
-    clip = np.asarray(clip, dtype=np.float32)
-    if clip.size == 0:
-        raise ValueError("clip has no samples")
-    if not np.isfinite(snr_db):
-        raise ValueError(f"snr_db must be finite, got {snr_db}")
-    noise = np.resize(np.asarray(noise, dtype=np.float64), clip.shape)
-    noise_rms = _rms(noise)
-    if noise_rms == 0:
-        raise ValueError("noise is silent: no gain gives it an SNR")
-    gain = _rms(clip) / noise_rms * 10.0 ** (-snr_db / 20)
-    return np.clip(clip + gain * noise, -1.0, 1.0).astype(np.float32)
-
-
-def coloured_noise(num_samples: int, colour: str, rng: np.random.Generator) -> np.ndarray:
-    """White Gaussian noise shaped in the frequency domain to 1/f (pink) or 1/f^2 (brown) power; unit RMS."""
-    if colour not in _POWER_EXPONENT:
-        raise ValueError(f"unknown noise colour {colour!r}; choose one of {COLOURS}")
-    if num_samples < 2:
-        raise ValueError(f"coloured noise needs at least 2 samples, got {num_samples}")
-    spectrum = np.fft.rfft(rng.standard_normal(num_samples))
-    frequencies = np.fft.rfftfreq(num_samples)
-    # Amplitude ~ f**(-exponent / 2) gives power ~ 1 / f**exponent; the DC bin would be infinite, so it is dropped.
-    spectrum[1:] *= frequencies[1:] ** (-_POWER_EXPONENT[colour] / 2)
-    spectrum[0] = 0
-    noise = np.fft.irfft(spectrum, n=num_samples)
-    return (noise / _rms(noise)).astype(np.float32)
 
 
 def _join(root: str, relpath: str) -> str:
@@ -140,7 +97,7 @@ class NoiseBank:
     @classmethod
     def synthetic(cls, colours: tuple[str, ...] = COLOURS) -> NoiseBank:
         """Coloured noise generated on demand (no recordings, no licence restrictions)."""
-        unknown = [colour for colour in colours if colour not in _POWER_EXPONENT]
+        unknown = [colour for colour in colours if colour not in COLOURS]
         if unknown or not colours:
             raise ValueError(f"colours must be a non-empty selection of {COLOURS}, got {tuple(colours)}")
         return cls({f"synthetic:{colour}": colour for colour in colours})
@@ -157,7 +114,7 @@ class NoiseBank:
         for _ in range(_MAX_DRAWS):
             noise_id = ids[rng.integers(len(ids))]
             segment = self._segment(noise_id, num_samples, rng)
-            if _rms(segment) > _SILENCE_RMS:
+            if rms(segment) > _SILENCE_RMS:
                 return segment, noise_id
         raise ValueError(f"{_MAX_DRAWS} draws from this noise bank gave only silent segments")
 
@@ -179,18 +136,3 @@ class NoiseBank:
             if len(self._cache) > self.cache_size:
                 self._cache.popitem(last=False)
         return self._cache[noise_id]
-
-
-def add_background_noise(
-    clip: np.ndarray, bank: NoiseBank, snr_range: tuple[float, float], rng: np.random.Generator
-) -> tuple[np.ndarray, float, str]:
-    """Noise from `bank` at an SNR drawn uniformly from `snr_range` (dB) -> (noisy clip, snr_db, noise id)."""
-    try:
-        low, high = (float(value) for value in snr_range)
-    except (TypeError, ValueError):
-        raise ValueError(f"snr_range must be a (min, max) pair of numbers in dB, got {snr_range!r}") from None
-    if not (np.isfinite(low) and np.isfinite(high) and low <= high):
-        raise ValueError(f"snr_range must be finite with min <= max, got {snr_range!r}")
-    snr_db = float(rng.uniform(low, high))
-    noise, noise_id = bank.sample(len(clip), rng)
-    return mix_at_snr(clip, noise, snr_db), snr_db, noise_id

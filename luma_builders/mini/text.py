@@ -10,7 +10,7 @@ from functools import cache
 
 import numpy as np
 
-from .classes import CLASS_NAMES
+from luma_builders.classes import CLASS_NAMES
 
 # Every fact fits "found {where}", "has {part}" and "seen {act}"; parts lose a leading "a"/"an" after "its".
 GROUPS = {

@@ -28,15 +28,10 @@ from datasets.utils.metadata import MetadataConfigs
 from datasets.utils.py_utils import convert_file_size_to_int
 from huggingface_hub import DatasetCard, DatasetCardData
 
-from .classes import CLASS_NAMES, NUM_ID_CLASSES
-from .parameters import (
-    PARAMETER_SPECS,
-    RECORD_GROUPS,
-    SOURCE_PARAMETERS,
-    parameters_table,
-)
-from .schema import FIELDS
-from .sources import is_url
+from luma_builders.classes import CLASS_NAMES, NUM_ID_CLASSES
+from luma_builders.parameters import PARAMETER_SPECS, RECORD_GROUPS, SOURCE_PARAMETERS, parameters_table
+from luma_builders.schema import FIELDS
+from luma_builders.sources.readers import is_url
 
 CARD_TEMPLATES = resources.files("dataset_card")  # package data: export works from an installed wheel
 DEFAULT_CONFIG = "clean"

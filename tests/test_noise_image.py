@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from luma_builders.transforms.image import CORRUPTIONS, corrupt_image
+from luma_builders.noise.image import CORRUPTIONS, corrupt_image
 
 SEVERITIES = (1, 2, 3, 4, 5)
 RANDOM = (

@@ -22,10 +22,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .classes import CLASS_ID, CLASS_NAMES, ID_CLASSES, NUM_ID_CLASSES, luma_word
-from .mini_text import make_text
-from .rng import generator
-from .sources import METADATA_FILES, SPLIT_FILES, write_checksum_file
+from luma_builders.classes import CLASS_ID, CLASS_NAMES, ID_CLASSES, NUM_ID_CLASSES, luma_word
+from luma_builders.mini.text import make_text
+from luma_builders.rng import generator
+from luma_builders.sources.readers import METADATA_FILES, SPLIT_FILES, write_checksum_file
 
 CIFAR10_NAMES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 CIFAR100_COARSE = {

@@ -16,14 +16,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import soundfile
-from scipy.signal import resample_poly
 
-from . import safe_pickle
-from .classes import CLASS_ID, CLASS_NAMES, NUM_ID_CLASSES, luma_word
-from .errors import SourceError
+from luma_builders.classes import CLASS_ID, CLASS_NAMES, NUM_ID_CLASSES, luma_word
+from luma_builders.errors import SourceError
+from luma_builders.sources import safe_pickle
 
-SAMPLING_RATE = 16_000
 IMAGE_SHAPE = (32, 32, 3)
 MODALITIES = ("image", "audio", "text")
 METADATA_FILES = {
@@ -375,32 +372,3 @@ def build_pools(
         ),
         "test": ImagePool.concatenate([s.keep(range(NUM_ID_CLASSES)) for s in (c10_test, c100_test)]),
     }
-
-
-# --------------------------------------------------------------------------- audio
-
-
-def decode_wav(data: bytes, name: str) -> np.ndarray:
-    """Any wav -> float32 mono at 16 kHz (LUMA's clips come at several native rates)."""
-    try:
-        samples, rate = soundfile.read(io.BytesIO(data), dtype="float32", always_2d=True)
-    except (soundfile.LibsndfileError, RuntimeError, TypeError) as err:
-        raise SourceError(f"{name}: not a readable audio file ({err})") from err
-    if samples.shape[0] == 0:
-        raise SourceError(f"{name}: audio file has no samples")
-    return resample_to_16k(samples.mean(axis=1), rate)
-
-
-def resample_to_16k(samples: np.ndarray, rate: int) -> np.ndarray:
-    """Float mono `samples` at `rate` Hz -> at `SAMPLING_RATE` (16 kHz), of the same dtype, by a polyphase filter;
-    returned as they are when already at 16 kHz."""
-    if rate == SAMPLING_RATE:
-        return samples
-    divisor = np.gcd(int(rate), SAMPLING_RATE)
-    return resample_poly(samples, SAMPLING_RATE // divisor, int(rate) // divisor).astype(samples.dtype, copy=False)
-
-
-def encode_wav(samples: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    soundfile.write(buffer, np.clip(samples, -1.0, 1.0), SAMPLING_RATE, subtype="PCM_16", format="WAV")
-    return buffer.getvalue()

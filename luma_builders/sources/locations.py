@@ -25,8 +25,8 @@ from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 
-from .errors import SourceError
-from .sources import (
+from luma_builders.errors import SourceError
+from luma_builders.sources.readers import (
     CHECKSUM_FILE,
     check_not_lfs_pointer,
     cifar_members,
@@ -34,7 +34,7 @@ from .sources import (
     is_url,
     parse_checksum_file,
 )
-from .transfer import cached_url, fetch_url, hub_file, hub_offline, resolve_revision
+from luma_builders.sources.transfer import cached_url, fetch_url, hub_file, hub_offline, resolve_revision
 
 CIFAR_ARCHIVES = {"cifar-10-python.tar.gz": "cifar10", "cifar-100-python.tar.gz": "cifar100"}
 SPLIT_PREFIX = "split_indices/"

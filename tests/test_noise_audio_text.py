@@ -14,16 +14,11 @@ import soundfile
 from http_server import serve
 from scipy.signal import welch
 
-from luma_builders.sources import SAMPLING_RATE, SourceError, decode_wav
-from luma_builders.transforms.audio import (
-    ESC50_COLUMNS,
-    ESC50_ZIP_PREFIX,
-    NoiseBank,
-    add_background_noise,
-    coloured_noise,
-    mix_at_snr,
-)
-from luma_builders.transforms.text import TEXT_AUGMENTERS, augment_text, make_text_augmenter
+from luma_builders.codecs import SAMPLING_RATE, decode_wav
+from luma_builders.noise.audio import add_background_noise, coloured_noise, mix_at_snr
+from luma_builders.noise.banks import ESC50_COLUMNS, ESC50_ZIP_PREFIX, NoiseBank
+from luma_builders.noise.text import TEXT_AUGMENTERS, augment_text, make_text_augmenter
+from luma_builders.sources.readers import SourceError
 
 ESC50_RATE = 44_100
 # (filename, category): a tone, a chirp, broadband noise, and one clip of digital silence as ESC-50 pads with.
@@ -324,7 +319,7 @@ def test_text_noise_is_the_same_in_every_process():
     # Python salts str hashes per process; nlpaug's spelling dictionary orders candidates by them.
     script = (
         "import json, numpy as np\n"
-        "from luma_builders.transforms.text import make_text_augmenter, augment_text\n"
+        "from luma_builders.noise.text import make_text_augmenter, augment_text\n"
         f"texts, augmenters = {TEXTS!r}, {OFFLINE_AUGMENTERS!r}\n"
         "print(json.dumps({name: [augment_text(t, make_text_augmenter(name, **kw), np.random.default_rng(17))"
         " for t in texts] for name, kw in augmenters.items()}))\n"

@@ -13,10 +13,11 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from .classes import CLASS_NAMES, ID_CLASSES, NUM_ID_CLASSES, OOD_CLASSES
-from .features import FeatureExtractor, cached_features
-from .rng import generator
-from .sources import (
+from luma_builders.classes import CLASS_NAMES, ID_CLASSES, NUM_ID_CLASSES, OOD_CLASSES
+from luma_builders.features import FeatureExtractor, cached_features
+from luma_builders.plan.selection import choose_conflicts, diversity_sample, switch_record_labels
+from luma_builders.rng import generator
+from luma_builders.sources.readers import (
     METADATA_FILES,
     MODALITIES,
     SPLIT_FILES,
@@ -27,7 +28,6 @@ from .sources import (
     read_split_indices,
     read_texts,
 )
-from .transforms.selection import choose_conflicts, diversity_sample, switch_record_labels
 
 SPLITS = ("train", "test", "ood")
 SPLIT_FILE_NAMES = {"train": "train_clean", "test": "test"}

@@ -1,6 +1,6 @@
-"""The published data path (luma_builders.locations, .transfer, .download) against a loopback fake Hub: builds equal
-to a folder build, retries, stalls, 404s, corrupt downloads, `luma download` then offline builds, a moved branch;
-and the layouts users have (a clone of the Hub repo, CIFAR as torchvision extracts it, split files of their own)."""
+"""Room: sources (`locations`, `transfer`, `download`). The published data path against a loopback fake Hub: builds
+equal to a folder build, retries, stalls, 404s, corrupt downloads, `luma download` then offline builds, a moved
+branch; and the layouts users have (a clone of the Hub repo, CIFAR as torchvision extracts it, own split files)."""
 
 import hashlib
 import json
@@ -20,8 +20,8 @@ from test_builder import build, rows, streamed_rows
 from luma import Luma
 from luma_builders.cli import main
 from luma_builders.errors import SourceError
-from luma_builders.locations import CIFAR_ARCHIVES, published
-from luma_builders.sources import SPLIT_FILES
+from luma_builders.sources.locations import CIFAR_ARCHIVES, published
+from luma_builders.sources.readers import SPLIT_FILES
 
 PUBLISHED_ELSEWHERE = [*CIFAR_ARCHIVES, *SPLIT_FILES.values()]  # not in the Hub repo
 

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .classes import NUM_ID_CLASSES
-from .locations import Source
-from .plan import SourceData, load_source
-from .transfer import in_parallel
+from luma_builders.classes import NUM_ID_CLASSES
+from luma_builders.plan.planning import SourceData, load_source
+from luma_builders.sources.locations import Source
+from luma_builders.sources.transfer import in_parallel
 
 DOWNLOAD_WORKERS = 16  # ~29,000 single small files: latency, not bandwidth, bounds the time
 

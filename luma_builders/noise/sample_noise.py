@@ -13,13 +13,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .locations import Source
-from .plan import PlannedRecord
-from .rng import generator
-from .sources import is_url
-from .transforms.audio import ESC50_ZIP_ROOT, NoiseBank, add_background_noise
-from .transforms.image import CORRUPTIONS, corrupt_image
-from .transforms.text import TEXT_AUGMENTERS, augment_text, make_text_augmenter
+from luma_builders.noise.audio import add_background_noise
+from luma_builders.noise.banks import ESC50_ZIP_ROOT, NoiseBank
+from luma_builders.noise.image import CORRUPTIONS, corrupt_image
+from luma_builders.noise.text import TEXT_AUGMENTERS, augment_text, make_text_augmenter
+from luma_builders.plan.planning import PlannedRecord
+from luma_builders.rng import generator
+from luma_builders.sources.locations import Source
+from luma_builders.sources.readers import is_url
 
 # Each augmenter as (name, ((keyword, value), ...)): tuples, so that a config holding them is immutable and
 # datasets hashes it the same way every time.

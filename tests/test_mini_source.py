@@ -19,7 +19,7 @@ import soundfile
 from conftest import cifar_archive, read_source_tables
 
 from luma_builders.classes import CLASS_ID, CLASS_NAMES, NUM_ID_CLASSES, luma_word
-from luma_builders.mini import source_counts, write_mini_source
+from luma_builders.mini.source import source_counts, write_mini_source
 
 SIZES = {"train_per_class": 4, "test_per_class": 2, "ood_per_class": 3, "spare_per_class": 2}
 CIFAR10_NAMES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]

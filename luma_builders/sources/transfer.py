@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from .errors import SourceError
+from luma_builders.errors import SourceError
 
 T = TypeVar("T")
 logger = logging.getLogger(__name__)

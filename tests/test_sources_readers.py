@@ -8,15 +8,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from luma_builders.locations import published
-from luma_builders.sources import (
+from luma_builders.codecs import encode_wav
+from luma_builders.sources.locations import published
+from luma_builders.sources.readers import (
     CIFAR_LAYOUTS,
     METADATA_FILES,
     SourceError,
     check_not_lfs_pointer,
     cifar_members,
     cifar_members_from_folder,
-    encode_wav,
     parse_checksum_file,
     read_cifar10,
     read_cifar100,

@@ -15,10 +15,10 @@ from huggingface_hub import DatasetCard, DatasetCardData, RepoUrl
 from test_builder import build, rows, undecoded
 
 from luma import export
-from luma_builders.hub import push
 from luma_builders.parameters import PARAMETER_SPECS, RECORD_GROUPS, SOURCE_PARAMETERS, parameters_table
+from luma_builders.publish.hub import push
 from luma_builders.schema import FEATURES
-from luma_builders.sources import SourceError
+from luma_builders.sources.readers import SourceError
 
 SPLITS = ("train", "test", "ood")
 ROW_GROUP_SIZE = 40

@@ -5,7 +5,7 @@ import pytest
 from scipy.spatial.distance import pdist
 from scipy.stats import binom, chisquare
 
-from luma_builders.transforms.selection import (
+from luma_builders.plan.selection import (
     choose_conflicts,
     diversity_sample,
     diversity_weights,

@@ -21,8 +21,8 @@ from baselines.models import AudioNet, EvidentialFusion, ImageNet, LateFusion, T
 from baselines.train import TrainConfig, evaluate_loss, train
 from luma import Luma
 from luma_builders.classes import NUM_ID_CLASSES
-from luma_builders.mini import write_mini_source
-from luma_builders.transfer import luma_home
+from luma_builders.mini.source import write_mini_source
+from luma_builders.sources.transfer import luma_home
 
 SHAPES = {"image": (3, 32, 32), "audio": (1, 128, 128), "text": (384,)}
 

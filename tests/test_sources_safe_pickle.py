@@ -18,9 +18,9 @@ from conftest import serve
 from pandas.core.internals.blocks import Block
 from test_bad_input import assert_nothing_half_written, build
 
-from luma_builders import safe_pickle
 from luma_builders.classes import CLASS_NAMES
-from luma_builders.sources import SourceError, cifar_members, read_cifar10, read_edm, write_checksum_file
+from luma_builders.sources import safe_pickle
+from luma_builders.sources.readers import SourceError, cifar_members, read_cifar10, read_edm, write_checksum_file
 
 EDM_HOLDS = "LUMA pickles hold only a DataFrame of arrays and strings"
 CIFAR_HOLDS = "CIFAR pickles hold only dicts, lists, strings and numpy arrays"

@@ -13,9 +13,9 @@ from test_builder import build, rows, streamed_rows
 
 from luma import CONFIGS, Luma
 from luma_builders.classes import NUM_ID_CLASSES
+from luma_builders.codecs import decode_wav
 from luma_builders.features import ModelFreeExtractor
-from luma_builders.mini import write_mini_source
-from luma_builders.sources import decode_wav
+from luma_builders.mini.source import write_mini_source
 
 SPLITS = ("train", "test", "ood")
 PROVENANCE_NULLS = (
