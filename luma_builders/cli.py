@@ -202,12 +202,7 @@ def _add_variant_commands(commands) -> None:
         mini.add_argument("--" + option.replace("_", "-"), type=int, default=default)
     mini.set_defaults(run=_mini)
 
-    build = commands.add_parser(
-        "build",
-        help="build a variant into the datasets cache",
-        epilog=PARAMETERS_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    build = _parser_with_parameters(commands, "build", "build a variant into the datasets cache")
     build.add_argument("config")
     build.add_argument("--source", default="mini", help="a folder, a base URL, 'mini' (default) or 'real'")
     build.add_argument("--out", default=None, help="datasets cache folder (default: the HF datasets cache)")
@@ -215,12 +210,7 @@ def _add_variant_commands(commands) -> None:
     build.add_argument("parameters", nargs="*", metavar="key=value")
     build.set_defaults(run=_build)
 
-    export = commands.add_parser(
-        "export",
-        help="write variants as Parquet shards + dataset card, for the Hub",
-        epilog=PARAMETERS_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    export = _parser_with_parameters(commands, "export", "write variants as Parquet shards + dataset card, for the Hub")
     export.add_argument("--configs", required=True, help="comma-separated configs or aliases: clean,label_noise_0.3")
     export.add_argument("--source", default="real", help="a folder, a base URL, 'mini' or 'real' (default)")
     export.add_argument("--out", required=True, help="the folder to write (must not exist or be empty)")
@@ -264,6 +254,13 @@ def _add_hub_and_benchmark_commands(commands) -> None:
     bench.add_argument("--mc-passes", type=int, help="default: 20")
     bench.add_argument("--seed", type=int, help="default: 0")
     bench.set_defaults(run=_benchmark)
+
+
+def _parser_with_parameters(commands, name: str, help: str) -> argparse.ArgumentParser:
+    """A command that takes `key=value` parameters: its help lists them all."""
+    return commands.add_parser(
+        name, help=help, epilog=PARAMETERS_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
