@@ -34,7 +34,6 @@ from luma_builders.publish.export import export_builders
 from luma_builders.records import to_example
 from luma_builders.schema import FEATURES
 from luma_builders.sources.locations import Source
-from luma_builders.sources.transfer import in_parallel
 
 _CITATION = """\
 @inproceedings{bezirganyan2025luma,
@@ -108,7 +107,7 @@ class Luma(datasets.GeneratorBasedBuilder):
         cache = not isinstance(dl_manager, datasets.StreamingDownloadManager)
 
         def read_clips(audio_ids):
-            clips = read_clips_concurrently(source, [data.audio_file(i) for i in audio_ids], cache)
+            clips = source.read_many([data.audio_file(i) for i in audio_ids], cache)
             return [decode_clip(source, data.audio_file(i), clip, i) for clip, i in zip(clips, audio_ids, strict=True)]
 
         selection = self.config.selection()
@@ -142,7 +141,7 @@ class Luma(datasets.GeneratorBasedBuilder):
     def _generate_examples(self, shards, split, source, cache, noise):
         seed = self.config.seed
         for shard_id, shard in enumerate(shards):
-            clips = read_clips_concurrently(source, [record.audio_file for record in shard], cache)
+            clips = source.read_many([record.audio_file for record in shard], cache)
             for i, (record, clip) in enumerate(zip(shard, clips, strict=True)):
                 audio = decode_clip(source, record.audio_file, clip, record.audio_id)
                 if noise is not None and noise.applies(split):
@@ -182,19 +181,6 @@ def export(
         data_dir = parameters.pop("data_dir")
     builders = [Luma(name, data_dir=data_dir, cache_dir=cache_dir, **parameters) for name in config_names(configs)]
     return export_builders(builders, out_dir, CONFIG_ALIASES, parameters, **writing)
-
-
-CLIP_READERS = 8  # clips are single small files: concurrent reads hide the network's latency
-
-
-def read_clips_concurrently(source: Source, relpaths: list[str], cache: bool) -> list[bytes]:
-    clips: dict[str, bytes] = {}
-
-    def read(relpath: str) -> None:
-        clips[relpath] = source.read(relpath, cache=cache)
-
-    in_parallel(read, sorted(set(relpaths)), workers=CLIP_READERS)
-    return [clips[relpath] for relpath in relpaths]
 
 
 def decode_clip(source: Source, relpath: str, data: bytes, audio_id: int) -> np.ndarray:

@@ -34,10 +34,11 @@ from luma_builders.sources.readers import (
     is_url,
     parse_checksum_file,
 )
-from luma_builders.sources.transfer import cached_url, fetch_url, hub_file, hub_offline, resolve_revision
+from luma_builders.sources.transfer import cached_url, fetch_url, hub_file, hub_offline, in_parallel, resolve_revision
 
 CIFAR_ARCHIVES = {"cifar-10-python.tar.gz": "cifar10", "cifar-100-python.tar.gz": "cifar100"}
 SPLIT_PREFIX = "split_indices/"
+CONCURRENT_READS = 8
 
 
 def published() -> dict:
@@ -134,6 +135,17 @@ class Source:
             raise SourceError(f"{location}: file not found") from err
         self.verify(relpath, data)
         return data
+
+    def read_many(self, relpaths: list[str], cache: bool = True) -> list[bytes]:
+        """`read` of each of `relpaths`, `CONCURRENT_READS` at a time: clips are single small files, and concurrent
+        reads hide the network's latency."""
+        read = {}
+
+        def read_one(relpath: str) -> None:
+            read[relpath] = self.read(relpath, cache=cache)
+
+        in_parallel(read_one, sorted(set(relpaths)), workers=CONCURRENT_READS)
+        return [read[relpath] for relpath in relpaths]
 
     def _folder_of(self, location: str) -> str:
         """The local folder (split_dir, cifar_dir or data_dir) a local file is read from."""
