@@ -46,6 +46,13 @@ class Prediction:
             return self.alpha / self.alpha.sum(axis=-1, keepdims=True)
         return softmax(self.mu).mean(axis=0)
 
+    def logits(self) -> np.ndarray:
+        """(S, N, K) logits: mu per pass or member, or log alpha (S = 1), whose softmax is alpha / alpha_0. For
+        `temperature_scaling` and `ood_scores`."""
+        if self.alpha is not None:
+            return np.log(self.alpha)[np.newaxis]
+        return self.mu
+
 
 def _numpy(tensor: torch.Tensor) -> np.ndarray:
     return tensor.detach().cpu().numpy()
