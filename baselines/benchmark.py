@@ -1,5 +1,6 @@
-"""`luma benchmark`: train MC Dropout, Deep Ensemble and RCML on LUMA variants, evaluate, and write a report in the
-form of the paper's Tables 1-2, with calibration, OOD and injected-noise detection metrics and PNG plots.
+"""`luma benchmark`: train MC Dropout, Deep Ensemble and RCML (on request also EDL and TMC) on LUMA variants,
+evaluate, and write a report in the form of the paper's Tables 1-2, with calibration, OOD and injected-noise
+detection metrics and PNG plots.
 
 The paper trained 10-member ensembles on the full data with a GPU; the defaults here are sized for a CPU and the
 mini source (`ensemble_size` 3, `epochs` 10, batches of 128). Pass the paper's sizes for a faithful run.
@@ -15,13 +16,14 @@ import numpy as np
 
 from baselines import metrics
 from baselines.data import FLAGS, MODALITIES, TextEmbedder, encode_records, text_embedding_dir
-from baselines.methods import Prediction, make_method
+from baselines.methods import METHODS, Prediction, make_method
 from baselines.train import TrainConfig
 from baselines.uncertainty import dirichlet_uncertainty, entropy_decomposition, paper_entropies, sampled_softmax
 from luma import Luma
 
 DEFAULT_VARIANTS = ("clean", "low_diversity", "label_noise_0.3", "sample_noise")
 DEFAULT_METHODS = ("mcd", "de", "rcml")
+METHOD_CHOICES = tuple(METHODS)  # --methods may also name edl and tmc
 DEFAULT_MODALITIES = ("image", "audio", "text", "multimodal")
 SOFTMAX_SAMPLES = 20  # draws of the sigma head per pass/member when turning (mu, sigma) into probabilities
 
@@ -143,8 +145,9 @@ def run_benchmark(config: BenchmarkConfig) -> Path:
 def _predictions(method: str, config: BenchmarkConfig, train_config: TrainConfig, data: dict) -> dict:
     """(test, ood) predictions per requested modality set. As in the paper, the MCD and DE multimodal model is the
     late fusion of the unimodal classifiers (their logits and sigmas averaged, pass by pass or member by member);
-    RCML's multimodal model is trained jointly, its loss being defined over the views together."""
-    fused_from_unimodal = "multimodal" in config.modalities and method != "rcml"
+    RCML's, TMC's and EDL's multimodal models are trained jointly, their losses being defined over the views
+    together."""
+    fused_from_unimodal = "multimodal" in config.modalities and method in ("mcd", "de")
     unimodal = [m for m in MODALITIES if m in config.modalities or fused_from_unimodal]
     sizes = {"mcd": {"passes": config.mc_passes}, "de": {"members": config.ensemble_size}}.get(method, {})
     predictions = {}

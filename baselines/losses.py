@@ -1,4 +1,4 @@
-"""Training losses: the sampling softmax for the two-head networks, RCML's evidential loss for `EvidentialFusion`."""
+"""Training losses: the sampling softmax for the two-head networks, the evidential losses of EDL, RCML and TMC."""
 
 from __future__ import annotations
 
@@ -49,6 +49,34 @@ def evidential_ce(alpha: torch.Tensor, labels: torch.Tensor, kl_weight: float) -
     expected_ce = torch.digamma(alpha.sum(dim=-1)) - torch.digamma(alpha.gather(-1, labels.unsqueeze(-1)).squeeze(-1))
     misleading = torch.where(target, torch.ones_like(alpha), alpha)
     return expected_ce + kl_weight * kl_to_uniform(misleading)
+
+
+def evidential_mse(alpha: torch.Tensor, labels: torch.Tensor, kl_weight: float) -> torch.Tensor:
+    """Per-sample evidential loss of Sensoy et al. (2018), Eq. 5: the expected squared error under Dir(alpha),
+    sum_k (y_k - p_k)^2 + p_k (1 - p_k) / (alpha_0 + 1) with p = alpha / alpha_0, plus `kl_weight` times the KL
+    divergence to the uniform Dirichlet of the misleading evidence (alpha_y set to 1), as in `evidential_ce`."""
+    target = F.one_hot(labels, alpha.shape[-1]).to(alpha.dtype)
+    total = alpha.sum(dim=-1, keepdim=True)
+    probs = alpha / total
+    expected_error = ((target - probs) ** 2 + probs * (1 - probs) / (total + 1)).sum(dim=-1)
+    misleading = torch.where(target.bool(), torch.ones_like(alpha), alpha)
+    return expected_error + kl_weight * kl_to_uniform(misleading)
+
+
+EVIDENTIAL_LOSSES = {"mse": evidential_mse, "log": evidential_ce}
+
+
+def tmc_loss(
+    fused_alpha: torch.Tensor,
+    alphas: dict[str, torch.Tensor],
+    labels: torch.Tensor,
+    epoch: int | None,
+    anneal_epochs: int = 10,
+) -> torch.Tensor:
+    """TMC's loss (Han et al., 2021, Eq. 10): the evidential loss (`evidential_ce`, KL weight annealed as in
+    `rcml_loss`) of the fused opinion plus that of every view, summed, each averaged over the batch."""
+    weight = annealing(epoch, anneal_epochs)
+    return torch.stack([evidential_ce(alpha, labels, weight).mean() for alpha in (fused_alpha, *alphas.values())]).sum()
 
 
 def conflict_degree(alphas: list[torch.Tensor]) -> torch.Tensor:

@@ -1,11 +1,14 @@
-"""The three uncertainty methods of the LUMA paper, on the shared networks (`models`) and training loop (`train`).
+"""The three uncertainty methods of the LUMA paper and two evidential ones, on the shared networks (`models`) and
+training loop (`train`).
 
 - `MCDropout`: one late-fusion model; at test time its dropout stays on and T passes are kept.
 - `DeepEnsemble`: M late-fusion models, each initialised and trained with its own seed; dropout off at test time.
 - `RCML`: per-modality evidence networks fused by RCML's running average of evidences, trained with RCML's loss.
+- `TMC`: the same evidence networks fused by Dempster-Shafer's rule (Han et al., 2021), trained with TMC's loss.
+- `EDL`: one Dirichlet output (Sensoy et al., 2018), the modalities' logits averaged, trained with the EDL loss.
 
 `predict` returns a `Prediction` holding raw outputs only: mu and sigma per pass or member (T, N, K) for MCD and DE,
-the Dirichlet parameters for RCML. Uncertainty measures are `baselines.uncertainty`'s business.
+the Dirichlet parameters for RCML, TMC and EDL. Uncertainty measures are `baselines.uncertainty`'s business.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import torch
 from torch import nn
 
 from baselines.data import FLAGS, MODALITIES, TEXT_DIM
-from baselines.losses import LOSS_SAMPLES, rcml_loss, sampling_softmax_nll
+from baselines.losses import EVIDENTIAL_LOSSES, LOSS_SAMPLES, annealing, rcml_loss, sampling_softmax_nll, tmc_loss
 from baselines.models import build_model
 from baselines.train import TrainConfig, batches, resolve_device, train
 from baselines.uncertainty import softmax
@@ -30,8 +33,8 @@ PREDICT_BATCH_SIZE = 256
 class Prediction:
     mu: np.ndarray | None = None  # (T, N, K) logits, one slice per MC pass or ensemble member
     sigma: np.ndarray | None = None  # (T, N, K) aleatoric scales, aligned with mu
-    alpha: np.ndarray | None = None  # (N, K) fused Dirichlet parameters (RCML)
-    alphas: dict[str, np.ndarray] | None = None  # per modality (N, K) Dirichlet parameters (RCML)
+    alpha: np.ndarray | None = None  # (N, K) (fused) Dirichlet parameters (RCML, TMC, EDL)
+    alphas: dict[str, np.ndarray] | None = None  # per modality (N, K) Dirichlet parameters (RCML, TMC)
     labels: np.ndarray | None = None  # (N,) targets, where the data had them
     is_ood: np.ndarray | None = None  # (N,) bool
     flags: dict[str, np.ndarray] = field(default_factory=dict)  # provenance flags (label_switched, image_noise, ...)
@@ -42,6 +45,13 @@ class Prediction:
         if self.alpha is not None:
             return self.alpha / self.alpha.sum(axis=-1, keepdims=True)
         return softmax(self.mu).mean(axis=0)
+
+    def logits(self) -> np.ndarray:
+        """(S, N, K) logits: mu per pass or member, or log alpha (S = 1), whose softmax is alpha / alpha_0. For
+        `temperature_scaling` and `ood_scores`."""
+        if self.alpha is not None:
+            return np.log(self.alpha)[np.newaxis]
+        return self.mu
 
 
 def _numpy(tensor: torch.Tensor) -> np.ndarray:
@@ -168,22 +178,14 @@ class DeepEnsemble(_TwoHeadMethod):
         return Prediction(mu=_numpy(torch.stack(mus)), sigma=_numpy(torch.stack(sigmas)), **_targets(data))
 
 
-class RCML(_Method):
-    """Reliable Conflictive Multi-View Learning (Xu et al., AAAI 2024) on LUMA's modalities: see
-    `models.EvidentialFusion` (the fusion, and why the order of `modalities` matters) and `losses.rcml_loss`."""
+class _FusedDirichletMethod(_Method):
+    """A network that returns (fused alpha, alpha per modality), trained with an evidential loss annealed over
+    `anneal_epochs`."""
 
-    method = "rcml"
-
-    def __init__(self, *args, anneal_epochs: int = 10, gamma: float = 1.0, **kwargs):
+    def __init__(self, *args, anneal_epochs: int = 10, **kwargs):
         super().__init__(*args, **kwargs)
         self.anneal_epochs = anneal_epochs
-        self.gamma = gamma
         self.model: nn.Module | None = None
-
-    def objective(self, outputs: tuple[torch.Tensor, dict], labels: torch.Tensor, epoch: int | None) -> torch.Tensor:
-        """RCML's loss of a batch's (fused alpha, alpha per modality), annealed by `epoch` (None: fully)."""
-        fused, alphas = outputs
-        return rcml_loss(fused, alphas, labels, epoch, self.anneal_epochs, self.gamma)
 
     def predict(self, data: dict[str, torch.Tensor]) -> Prediction:
         self.model.eval()
@@ -197,12 +199,63 @@ class RCML(_Method):
         return Prediction(alpha=_numpy(fused), alphas=per_modality, **_targets(data))
 
 
-METHODS = {"mcd": MCDropout, "de": DeepEnsemble, "rcml": RCML}
+class RCML(_FusedDirichletMethod):
+    """Reliable Conflictive Multi-View Learning (Xu et al., AAAI 2024) on LUMA's modalities: see
+    `models.EvidentialFusion` (the fusion, and why the order of `modalities` matters) and `losses.rcml_loss`."""
+
+    method = "rcml"
+
+    def __init__(self, *args, gamma: float = 1.0, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.gamma = gamma
+
+    def objective(self, outputs: tuple[torch.Tensor, dict], labels: torch.Tensor, epoch: int | None) -> torch.Tensor:
+        """RCML's loss of a batch's (fused alpha, alpha per modality), annealed by `epoch` (None: fully)."""
+        fused, alphas = outputs
+        return rcml_loss(fused, alphas, labels, epoch, self.anneal_epochs, self.gamma)
+
+
+class TMC(_FusedDirichletMethod):
+    """Trusted Multi-view Classification (Han et al., ICLR 2021): per-modality Dirichlets combined by Dempster-Shafer's
+    rule (`models.DempsterShaferFusion`), trained with `losses.tmc_loss` (the fused and every view's EDL loss)."""
+
+    method = "tmc"
+
+    def objective(self, outputs: tuple[torch.Tensor, dict], labels: torch.Tensor, epoch: int | None) -> torch.Tensor:
+        fused, alphas = outputs
+        return tmc_loss(fused, alphas, labels, epoch, self.anneal_epochs)
+
+
+class EDL(_Method):
+    """Evidential deep learning (Sensoy et al., NeurIPS 2018): one Dirichlet output (`models.EvidentialNet`) trained
+    with the expected squared error ("mse", the paper's Eq. 5) or the expected cross-entropy ("log"), plus the KL
+    term on the misleading evidence annealed over `anneal_epochs`."""
+
+    method = "edl"
+
+    def __init__(self, *args, anneal_epochs: int = 10, edl_loss: str = "mse", **kwargs):
+        super().__init__(*args, **kwargs)
+        if edl_loss not in EVIDENTIAL_LOSSES:
+            raise ValueError(f"unknown edl_loss {edl_loss!r}; choose one of: {', '.join(EVIDENTIAL_LOSSES)}")
+        self.anneal_epochs = anneal_epochs
+        self.edl_loss = edl_loss
+        self.model: nn.Module | None = None
+
+    def objective(self, alpha: torch.Tensor, labels: torch.Tensor, epoch: int | None) -> torch.Tensor:
+        return EVIDENTIAL_LOSSES[self.edl_loss](alpha, labels, annealing(epoch, self.anneal_epochs)).mean()
+
+    def predict(self, data: dict[str, torch.Tensor]) -> Prediction:
+        self.model.eval()
+        (alpha,) = self._outputs(self.model, data, lambda model, batch: (model(batch),))
+        return Prediction(alpha=_numpy(alpha), **_targets(data))
+
+
+METHODS = {"mcd": MCDropout, "de": DeepEnsemble, "rcml": RCML, "edl": EDL, "tmc": TMC}
 
 
 def make_method(name: str, modalities=MODALITIES, train_config: TrainConfig | None = None, **kwargs) -> _Method:
-    """The method called `name` (mcd, de or rcml); `kwargs` go to its class (passes, members, anneal_epochs, gamma,
-    loss_samples, num_classes, text_dim)."""
+    """The method called `name` (mcd, de, rcml, edl or tmc); `kwargs` go to its class (passes, members, anneal_epochs,
+    gamma, edl_loss, loss_samples, num_classes, text_dim)."""
     if name not in METHODS:
         raise ValueError(f"unknown method {name!r}; choose one of: {', '.join(METHODS)}")
     return METHODS[name](modalities, train_config, **kwargs)

@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from baselines.data import MODALITIES, TEXT_DIM
+from baselines.opinions import fuse_opinions
 from luma_builders.classes import NUM_ID_CLASSES
 
 DROPOUT = 0.3
@@ -138,7 +139,8 @@ def fuse_evidence(evidences: list[torch.Tensor]) -> torch.Tensor:
 
 class EvidentialFusion(nn.Module):
     """RCML: per-modality evidence networks (the same encoders, without the sigma head; evidence = softplus(logits)),
-    fused with `fuse_evidence` in the order of `modalities`. Outputs Dirichlet parameters alpha = evidence + 1."""
+    fused with `fuse_evidence` in the order of `modalities`. Outputs Dirichlet parameters alpha = evidence + 1: the
+    fused one and one per modality."""
 
     def __init__(self, modalities=MODALITIES, num_classes: int = NUM_ID_CLASSES, text_dim: int = TEXT_DIM):
         super().__init__()
@@ -149,16 +151,51 @@ class EvidentialFusion(nn.Module):
 
     def forward(self, batch: dict) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         evidences = {m: F.softplus(net(batch[m])[0]) for m, net in self.nets.items()}
-        fused = fuse_evidence(list(evidences.values()))
-        return fused + 1, {m: evidence + 1 for m, evidence in evidences.items()}
+        return self.fuse(list(evidences.values())), {m: evidence + 1 for m, evidence in evidences.items()}
+
+    def fuse(self, evidences: list[torch.Tensor]) -> torch.Tensor:
+        """The fused alpha of the views' evidences."""
+        return fuse_evidence(evidences) + 1
+
+
+class DempsterShaferFusion(EvidentialFusion):
+    """TMC (Han et al., 2021): `EvidentialFusion`'s evidence networks, the views' Dirichlets fused by
+    `opinions.fuse_opinions` (Dempster-Shafer; the order of `modalities` does not matter)."""
+
+    def fuse(self, evidences: list[torch.Tensor]) -> torch.Tensor:
+        return fuse_opinions([evidence + 1 for evidence in evidences])
+
+
+class EvidentialNet(nn.Module):
+    """EDL (Sensoy et al., 2018): the modality networks without the sigma head, their logits averaged (one modality:
+    the plain EDL classifier; several: trained jointly), evidence = softplus(logits); outputs alpha = evidence + 1."""
+
+    def __init__(self, modalities=MODALITIES, num_classes: int = NUM_ID_CLASSES, text_dim: int = TEXT_DIM):
+        super().__init__()
+        self.modalities = _check_modalities(modalities)
+        self.nets = nn.ModuleDict(
+            {m: modality_net(m, num_classes, text_dim, sigma_head=False) for m in self.modalities}
+        )
+
+    def forward(self, batch: dict) -> torch.Tensor:
+        logits = torch.stack([net(batch[m])[0] for m, net in self.nets.items()]).mean(dim=0)
+        return F.softplus(logits) + 1
+
+
+MODELS = {
+    "mcd": LateFusion,
+    "de": LateFusion,
+    "rcml": EvidentialFusion,
+    "tmc": DempsterShaferFusion,
+    "edl": EvidentialNet,
+}
 
 
 def build_model(
     method: str, modalities: tuple[str, ...] = MODALITIES, num_classes: int = NUM_ID_CLASSES, text_dim: int = TEXT_DIM
 ):
-    """`LateFusion` for "mcd" and "de", `EvidentialFusion` for "rcml"."""
-    if method in ("mcd", "de"):
-        return LateFusion(modalities, num_classes, text_dim)
-    if method == "rcml":
-        return EvidentialFusion(modalities, num_classes, text_dim)
-    raise ValueError(f"unknown method {method!r}; choose mcd, de or rcml")
+    """The network of `method`: `LateFusion` for mcd and de, `EvidentialFusion` for rcml, `DempsterShaferFusion` for
+    tmc, `EvidentialNet` for edl."""
+    if method not in MODELS:
+        raise ValueError(f"unknown method {method!r}; choose one of: {', '.join(MODELS)}")
+    return MODELS[method](modalities, num_classes, text_dim)

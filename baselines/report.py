@@ -12,7 +12,7 @@ import numpy as np  # noqa: E402
 
 from baselines.metrics import roc_curve  # noqa: E402
 
-METHOD_NAMES = {"mcd": "MC Dropout", "de": "Deep Ensemble", "rcml": "RCML"}
+METHOD_NAMES = {"mcd": "MC Dropout", "de": "Deep Ensemble", "rcml": "RCML", "edl": "EDL", "tmc": "TMC"}
 # Paper, Table 2: OOD AUROC from epistemic uncertainty (RCML was reported multimodal only).
 PAPER_OOD_AUROC = {
     "mcd": {"image": 0.54, "audio": 0.47, "text": 0.53, "multimodal": 0.50},
@@ -70,7 +70,7 @@ def table2(runs, methods, modalities) -> str:
         row = [METHOD_NAMES[method]]
         for modality in modalities:
             ours = by_key.get((method, modality), {}).get("ood_auroc")
-            paper = PAPER_OOD_AUROC[method].get(modality)
+            paper = PAPER_OOD_AUROC.get(method, {}).get(modality)
             row.append(f"{_fmt(ours, 2)} ({_fmt(paper, 2)})")
         rows.append(row)
     return _table(["method", *modalities], rows)

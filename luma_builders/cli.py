@@ -163,7 +163,7 @@ def _push(args) -> None:
 
 
 def _benchmark(args) -> None:
-    from baselines.benchmark import DEFAULT_METHODS, DEFAULT_MODALITIES, BenchmarkConfig, run_benchmark
+    from baselines.benchmark import DEFAULT_MODALITIES, METHOD_CHOICES, BenchmarkConfig, run_benchmark
 
     def names(text: str, allowed: tuple[str, ...], option: str) -> tuple[str, ...]:
         chosen = tuple(n.strip() for n in text.split(",") if n.strip())
@@ -175,7 +175,7 @@ def _benchmark(args) -> None:
     # Options not given keep BenchmarkConfig's defaults, so they are written in one place.
     allowed = {
         "variants": tuple(c.name for c in CONFIGS) + tuple(CONFIG_ALIASES),
-        "methods": DEFAULT_METHODS,
+        "methods": METHOD_CHOICES,
         "modalities": DEFAULT_MODALITIES,
     }
     given = {
@@ -246,7 +246,7 @@ def _add_hub_and_benchmark_commands(commands) -> None:
     bench = commands.add_parser("benchmark", help="train and evaluate the uncertainty baselines; write report.md")
     bench.add_argument("--source", default="mini", help="a folder, a base URL, 'mini' (default) or 'real'")
     bench.add_argument("--variants", help="default: clean,low_diversity,label_noise_0.3,sample_noise")
-    bench.add_argument("--methods", help="default: mcd,de,rcml")
+    bench.add_argument("--methods", help="default: mcd,de,rcml; also edl, tmc")
     bench.add_argument("--modalities", help="default: image,audio,text,multimodal")
     bench.add_argument("--out", required=True)
     bench.add_argument("--epochs", type=int, help="default: 10")
