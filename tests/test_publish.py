@@ -107,7 +107,10 @@ def test_layout_shards_and_small_row_groups(exported):
 def test_card_metadata_round_trips_through_huggingface_hub(exported, builders):
     card = DatasetCard.load(exported / "README.md")
     data = card.data
-    assert data.license == "cc-by-sa-4.0" and data.pretty_name == "LUMA" and data.language == ["en"]
+    assert data.license == ["cc-by-sa-4.0", "cc0-1.0", "cc-by-4.0", "apache-2.0", "other"]  # no ESC-50 noise in it
+    assert data.license_name == "cifar-no-stated-licence" and "arxiv.org/abs/2406.09864" in card.text
+    assert data.source_datasets == ["original", "extended|cifar10", "extended|cifar100"]
+    assert data.pretty_name == "LUMA" and data.language == ["en"]
     assert set(data.task_categories) == {"image-classification", "audio-classification", "text-classification"}
     assert data.size_categories == ["n<1K"]
     configs = MetadataConfigs.from_dataset_card_data(data)
@@ -270,3 +273,10 @@ def test_push_refuses_what_is_not_an_export_before_any_call(exported, tmp_path):
     with pytest.raises(ValueError, match="Repo id"):
         push(exported, "not a repo id", api=api)
     assert api.calls == []
+
+
+def test_a_config_with_esc50_noise_adds_its_noncommercial_licence(mini_source, tmp_path):
+    parameters = {"audio_noise_ratio": 0.5}  # the mini source ships a small ESC-50 folder
+    out = export(["clean"], tmp_path / "out", data_dir=str(mini_source), cache_dir=str(tmp_path), parameters=parameters)
+    data = DatasetCard.load(out / "README.md").data
+    assert "cc-by-nc-3.0" in data.license and "extended|esc50" in data.source_datasets

@@ -182,12 +182,19 @@ def _card_data(builders, written, aliases, default) -> DatasetCardData:
         )
     records = max(sum(s.num_examples for s in b.info.splits.values()) for b in builders)
     static = yaml.safe_load(CARD_TEMPLATES.joinpath("metadata.yaml").read_text(encoding="utf-8"))
+    if any(_mixes_esc50(b.config) for b in builders):  # ESC-50's NonCommercial licence reaches the noisy audio
+        static["license"] = [*static["license"], "cc-by-nc-3.0"]
+        static["source_datasets"] = [*static["source_datasets"], "extended|esc50"]
     card_data = DatasetCardData(
         **static, size_categories=[next((c for limit, c in SIZE_CATEGORIES if records < limit), "1M<n<10M")]
     )
     MetadataConfigs(configs).to_dataset_card_data(card_data)
     DatasetInfosDict(infos).to_dataset_card_data(card_data)
     return card_data
+
+
+def _mixes_esc50(config) -> bool:
+    return config.audio_noise_ratio > 0 and config.audio_noise == "esc50"
 
 
 def _source_sentence(source) -> str:
