@@ -141,9 +141,9 @@ class Luma(datasets.GeneratorBasedBuilder):
     def _generate_examples(self, shards, split, source, cache, noise):
         seed = self.config.seed
         for shard_id, shard in enumerate(shards):
-            clips = source.read_many([record.audio_file for record in shard], cache)
+            clips = source.read_many([record.audio_path for record in shard], cache)
             for i, (record, clip) in enumerate(zip(shard, clips, strict=True)):
-                audio = decode_clip(source, record.audio_file, clip, record.audio_id)
+                audio = decode_clip(source, record.audio_path, clip, record.audio_id)
                 if noise is not None and noise.applies(split):
                     image, audio, text, injected = noise.apply(record, audio, seed, split)
                 else:

@@ -49,7 +49,7 @@ records = 0
 for split in plan.values():
     for record in split:
         encode_png(record.image)
-        encode_wav(decode_wav(read(record.audio_file), record.audio_file))
+        encode_wav(decode_wav(read(record.audio_path), record.audio_path))
         records += 1
 seconds = time.perf_counter() - start
 rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -107,6 +107,7 @@ FIELDS = (
         "for test records",
     ),
     Field("audio_id", _INT64, PLAN, "row of `audio/datalist.csv` in the LUMA sources"),
+    Field("audio_path", _STRING, PLAN, "the clip's path in the LUMA source (the Hub repo), as `audio/cv_audio/x.wav`"),
     Field("text_id", _INT64, PLAN, "row of `text_data.tsv` in the LUMA sources"),
     Field("label_switched", _BOOL, LABEL_SWITCHING, "the target was switched to the nearest class", "label_switched"),
     Field(

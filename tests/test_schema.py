@@ -29,7 +29,7 @@ README = Path(__file__).resolve().parent.parent / "README.md"
 def planned_record(**changes) -> PlannedRecord:
     image = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
     fields = dict(label=3, clean_label=3, is_ood=False, image=image, image_id=7, image_source="edm")
-    fields.update(audio_id=11, audio_file="audio/x.wav", text_id=13, text="a text", index=5)
+    fields.update(audio_id=11, audio_path="audio/x.wav", text_id=13, text="a text", index=5)
     return PlannedRecord(**{**fields, **changes})
 
 

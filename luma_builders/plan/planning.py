@@ -178,7 +178,7 @@ class PlannedRecord:
     image_id: int
     image_source: str
     audio_id: int
-    audio_file: str  # path relative to the source root
+    audio_path: str  # path relative to the source root
     text_id: int
     text: str
     index: int = 0  # position in its split: keys the record's own random streams
@@ -265,7 +265,7 @@ def plan_split(
                     image_id=ids["image"],
                     image_source=str(pool.sources[ids["image"]]),
                     audio_id=ids["audio"],
-                    audio_file=data.audio_file(ids["audio"]),
+                    audio_path=data.audio_file(ids["audio"]),
                     text_id=ids["text"],
                     text=data.texts[ids["text"]],
                     diversity_weight={m: weights.get(m, {}).get(ids[m]) for m in MODALITIES} if weights else None,
@@ -306,7 +306,7 @@ def switch_split_labels(
 
 _MODALITY_FIELDS = {
     "image": ("image", "image_id", "image_source"),
-    "audio": ("audio_id", "audio_file"),
+    "audio": ("audio_id", "audio_path"),
     "text": ("text_id", "text"),
 }
 
