@@ -20,6 +20,7 @@ from baselines import metrics
 from baselines.metrics import (
     EVALUATE_MODULES,
     accuracy,
+    augrc,
     aupr,
     aurc,
     auroc,
@@ -184,6 +185,43 @@ def test_aurc_hand_computed():
     p1 = np.array([0.9, 0.2, 0.6, 0.45])
     assert aurc(p1, [1, 1, 0, 0]) == aurc(np.stack([1 - p1, p1], axis=1), [1, 1, 0, 0])
     assert math.isnan(aurc([[0.3, 0.7]], [1]))
+
+
+def brute_force_augrc(uncertainty, errors) -> float:
+    """The mean, over every ordering of the tied uncertainties (most certain first), of the area under the share
+    of samples both accepted and wrong, with plain loops."""
+    groups = [np.flatnonzero(uncertainty == value).tolist() for value in sorted(set(uncertainty))]
+    num_samples = len(errors)
+    areas = []
+    for orderings in itertools.product(*(itertools.permutations(group) for group in groups)):
+        ranked = [errors[i] for ordering in orderings for i in ordering]
+        risks = [sum(ranked[:k]) / num_samples for k in range(num_samples + 1)]
+        areas.append(sum((a + b) / 2 / num_samples for a, b in itertools.pairwise(risks)))
+    return float(np.mean(areas))
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_augrc_from_any_uncertainty_matches_brute_force(seed):
+    rng = np.random.default_rng(seed)
+    probs, labels = classification_case(seed, num_samples=9)
+    errors = (probs.argmax(axis=1) != labels).tolist()
+    uncertainty = rng.integers(0, 3, 9).astype(float)  # three tied groups
+    assert augrc(probs, labels, uncertainty) == pytest.approx(brute_force_augrc(uncertainty, errors), abs=1e-12)
+    assert augrc(probs, labels) == pytest.approx(brute_force_augrc(1 - probs.max(axis=1), errors), abs=1e-12)
+    order = rng.permutation(9)
+    assert augrc(probs[order], labels[order], uncertainty[order]) == pytest.approx(augrc(probs, labels, uncertainty))
+
+
+def test_augrc_hand_computed_and_bounds():
+    # Ranked errors 0, 0, 1: generalized risks 0, 0, 0, 1/3 over coverages 0, 1/3, 2/3, 1: area (1/3)(1/6) = 1/18.
+    assert augrc([[0.7, 0.3], [0.6, 0.4], [0.8, 0.2]], [0, 1, 0]) == pytest.approx(1 / 18)
+    probs, labels = classification_case(0)
+    errors = probs.argmax(axis=1) != labels
+    # An uncertainty that ranks every error last is the best possible; ranking them first is the worst.
+    best, worst = augrc(probs, labels, errors.astype(float)), augrc(probs, labels, -errors.astype(float))
+    assert 0 <= best < augrc(probs, labels) < worst <= 0.5
+    rate = errors.mean()
+    assert best == pytest.approx(rate**2 / 2) and worst == pytest.approx(rate - rate**2 / 2)
 
 
 # --- AUROC, AUPR, FPR95 ---------------------------------------------------------------------------------------
