@@ -18,7 +18,7 @@ from baselines import metrics
 from baselines.data import FLAGS, MODALITIES, TextEmbedder, encode_records, text_embedding_dir
 from baselines.methods import METHODS, Prediction, make_method
 from baselines.train import TrainConfig
-from baselines.uncertainty import dirichlet_uncertainty, entropy_decomposition, paper_entropies, sampled_softmax
+from baselines.uncertainty import dirichlet_uncertainty, entropy_decomposition, sampled_softmax
 from luma import Luma
 
 DEFAULT_VARIANTS = ("clean", "low_diversity", "label_noise_0.3", "sample_noise")
@@ -63,10 +63,7 @@ def predictive(prediction: Prediction, rng: np.random.Generator) -> tuple[np.nda
     if prediction.alpha is not None:
         return prediction.probs(), dirichlet_uncertainty(prediction.alpha)
     member_probs = sampled_softmax(prediction.mu, prediction.sigma, SOFTMAX_SAMPLES, rng)
-    return member_probs.mean(axis=0), {
-        **entropy_decomposition(member_probs),
-        **paper_entropies(prediction.mu, member_probs),
-    }
+    return member_probs.mean(axis=0), entropy_decomposition(member_probs)
 
 
 def evaluate_run(run: Run, test: Prediction, ood: Prediction, clean_test: dict | None, seed: int) -> Run:

@@ -154,8 +154,8 @@ def write_report(runs, config, out: Path) -> Path:
         f"Source: {config.data_dir or 'the published LUMA sources'}; seed {config.seed}; {config.epochs} epochs "
         f"at most (early stopping on a validation split, best weights restored); Deep Ensemble of "
         f"{config.ensemble_size}; {config.mc_passes} MC Dropout passes. Uncertainties are measured on `test`. "
-        "MCD/DE: aleatoric = expected entropy, epistemic = mutual information (the paper's own entropies are in "
-        "results.json as paper_*_entropy); RCML: aleatoric = expected entropy of the Dirichlet, epistemic = K / a0.",
+        "MCD/DE: aleatoric = expected entropy, epistemic = mutual information; "
+        "RCML: aleatoric = expected entropy of the Dirichlet, epistemic = K / a0.",
     ]
     if "clean" in variants:
         for modality in modalities:

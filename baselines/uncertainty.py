@@ -60,25 +60,6 @@ def entropy_decomposition(member_probs) -> dict[str, np.ndarray]:
     return {"total": total, "aleatoric": aleatoric, "epistemic": np.maximum(total - aleatoric, 0.0)}
 
 
-def paper_entropies(mu, member_probs) -> dict[str, np.ndarray]:
-    """The uncertainty measures of the LUMA paper, which follows Valdenegro-Toro & Mori (2022):
-
-    paper_aleatoric_entropy = H[p_Ale], p_Ale = mean_s member_probs_s (the sampled softmax with the sigma head),
-    paper_epistemic_entropy = H[p_Epi], p_Epi = mean_s softmax(mu_s) (the members' plain softmax).
-
-    `mu` and `member_probs` are (S, N, K); every value returned is (N,). Unlike :func:`entropy_decomposition` these
-    do not add up to a total: each is the entropy of a mean prediction.
-    """
-    mu = np.asarray(to_numpy(mu, "mu"), dtype=np.float64)
-    member_probs = probabilities(member_probs, "member_probs", ndim=3)
-    if mu.shape != member_probs.shape:
-        raise ValueError(f"mu must have the shape of member_probs {member_probs.shape}, got {mu.shape}")
-    return {
-        "paper_aleatoric_entropy": entropy(member_probs.mean(axis=0)),
-        "paper_epistemic_entropy": entropy(softmax(mu).mean(axis=0)),
-    }
-
-
 def dirichlet_uncertainty(alpha) -> dict[str, np.ndarray]:
     """Uncertainty of Dirichlet outputs (evidential / prior networks), `alpha` (N, K) > 0, a0 = sum_k a_k:
 

@@ -99,14 +99,19 @@ def _resolve_source(source: str) -> str | None:
     return source
 
 
-def _build(args) -> None:
+def _prepared(config: str, source: str, parameters: dict, cache_dir: str | None, num_proc: int | None = None):
+    """The `Luma` builder of `config` from `source` ('mini', 'real' or a folder/URL), built into `cache_dir`."""
     from luma import Luma
 
-    parameters = parse_parameters(args.parameters)
-    data_dir = _resolve_source(args.source)
-    print(f"building {args.config} from {data_dir or 'the published LUMA sources'}", file=sys.stderr)
-    builder = Luma(config_name=args.config, data_dir=data_dir, cache_dir=args.out, **parameters)
-    builder.download_and_prepare(num_proc=args.num_proc)
+    data_dir = _resolve_source(source)
+    print(f"building {config} from {data_dir or 'the published LUMA sources'}", file=sys.stderr)
+    builder = Luma(config_name=config, data_dir=data_dir, cache_dir=cache_dir, **parameters)
+    builder.download_and_prepare(num_proc=num_proc)
+    return builder
+
+
+def _build(args) -> None:
+    builder = _prepared(args.config, args.source, parse_parameters(args.parameters), args.out, args.num_proc)
     print(f"\n{builder.config.name}: {builder.cache_dir}")
     print(f"{'split':<6} {'records':>8} {'classes':>8} {'per class':>10} {'ood':>6} {'MB':>8}")
     for split, info in builder.info.splits.items():
@@ -118,6 +123,33 @@ def _build(args) -> None:
         print(
             f"{split:<6} {info.num_examples:>8} {len(counts):>8} {per_class:>10} {ood:>6} {info.num_bytes / 1e6:>8.1f}"
         )
+
+
+def _evaluate(args) -> None:
+    import json
+
+    import datasets
+
+    from baselines.evaluation import EVALUATED_SPLITS, evaluate_predictions, format_report, read_predictions
+
+    predictions = read_predictions(args.predictions)  # a file that cannot be read fails before the build
+    parameters = parse_parameters(args.parameters)
+    builder = _prepared(args.config, args.source, parameters, args.cache_dir)
+    records = datasets.concatenate_datasets([builder.as_dataset(split) for split in EVALUATED_SPLITS])
+    report = {
+        "config": builder.config.name,
+        "source": _resolve_source(args.source) or "the published LUMA sources",
+        "parameters": {key: PARAMETER_SPECS[key].text(value) for key, value in parameters.items()},
+        "predictions": str(args.predictions),
+        **evaluate_predictions(predictions, records, name=str(args.predictions)),
+    }
+    print(f"{builder.config.name}, {args.predictions}\n{format_report(report)}")
+    if args.out:
+        out = Path(args.out)
+        partial = out.with_name(out.name + ".partial")  # written whole, then renamed: no half-written report
+        partial.write_text(json.dumps(report, indent=2) + "\n")
+        partial.replace(out)
+        print(f"report: {out}")
 
 
 def _export(args) -> None:
@@ -193,7 +225,7 @@ def _benchmark(args) -> None:
 
 
 def _add_variant_commands(commands) -> None:
-    """configs, mini, build, export: the commands that read the parameters."""
+    """configs, mini, build, evaluate, export: the commands that read the parameters."""
     commands.add_parser("configs", help="list the named variants and their parameters").set_defaults(run=_configs)
 
     mini = commands.add_parser("mini", help="write the embedded mini source (offline, deterministic)")
@@ -209,6 +241,17 @@ def _add_variant_commands(commands) -> None:
     build.add_argument("--num-proc", type=positive_int, default=None)
     build.add_argument("parameters", nargs="*", metavar="key=value")
     build.set_defaults(run=_build)
+
+    evaluate = _parser_with_parameters(
+        commands, "evaluate", "score a model's predictions (Parquet/CSV: id, p_0..p_41, u_<name>) on a variant"
+    )
+    evaluate.add_argument("predictions", help="a .parquet or .csv file with one row per test and ood record")
+    evaluate.add_argument("--config", required=True, help="the variant the predictions were made on")
+    evaluate.add_argument("--source", default="mini", help="a folder, a base URL, 'mini' (default) or 'real'")
+    evaluate.add_argument("--cache-dir", default=None, help="datasets cache for the build (default: the HF cache)")
+    evaluate.add_argument("--out", default=None, help="write the report as JSON here")
+    evaluate.add_argument("parameters", nargs="*", metavar="key=value")
+    evaluate.set_defaults(run=_evaluate)
 
     export = _parser_with_parameters(commands, "export", "write variants as Parquet shards + dataset card, for the Hub")
     export.add_argument("--configs", required=True, help="comma-separated configs or aliases: clean,label_noise_0.3")
@@ -271,7 +314,7 @@ def main(argv: list[str] | None = None) -> None:
 
     # key=value pairs may follow options (`build clean --out X seed=1`), which argparse cannot parse positionally.
     args, extra = parser.parse_known_args(argv)
-    if extra and (args.command not in ("build", "export") or not all("=" in item for item in extra)):
+    if extra and (args.command not in ("build", "export", "evaluate") or not all("=" in item for item in extra)):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if extra:
         args.parameters += extra

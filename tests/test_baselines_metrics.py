@@ -13,7 +13,6 @@ from sklearn.metrics import (
     brier_score_loss,
     log_loss,
     roc_auc_score,
-    roc_curve,
 )
 from torchmetrics.classification import BinaryAUROC, BinaryAveragePrecision, MulticlassCalibrationError
 
@@ -21,6 +20,7 @@ from baselines import metrics
 from baselines.metrics import (
     EVALUATE_MODULES,
     accuracy,
+    augrc,
     aupr,
     aurc,
     auroc,
@@ -187,6 +187,43 @@ def test_aurc_hand_computed():
     assert math.isnan(aurc([[0.3, 0.7]], [1]))
 
 
+def brute_force_augrc(uncertainty, errors) -> float:
+    """The mean, over every ordering of the tied uncertainties (most certain first), of the area under the share
+    of samples both accepted and wrong, with plain loops."""
+    groups = [np.flatnonzero(uncertainty == value).tolist() for value in sorted(set(uncertainty))]
+    num_samples = len(errors)
+    areas = []
+    for orderings in itertools.product(*(itertools.permutations(group) for group in groups)):
+        ranked = [errors[i] for ordering in orderings for i in ordering]
+        risks = [sum(ranked[:k]) / num_samples for k in range(num_samples + 1)]
+        areas.append(sum((a + b) / 2 / num_samples for a, b in itertools.pairwise(risks)))
+    return float(np.mean(areas))
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_augrc_from_any_uncertainty_matches_brute_force(seed):
+    rng = np.random.default_rng(seed)
+    probs, labels = classification_case(seed, num_samples=9)
+    errors = (probs.argmax(axis=1) != labels).tolist()
+    uncertainty = rng.integers(0, 3, 9).astype(float)  # three tied groups
+    assert augrc(probs, labels, uncertainty) == pytest.approx(brute_force_augrc(uncertainty, errors), abs=1e-12)
+    assert augrc(probs, labels) == pytest.approx(brute_force_augrc(1 - probs.max(axis=1), errors), abs=1e-12)
+    order = rng.permutation(9)
+    assert augrc(probs[order], labels[order], uncertainty[order]) == pytest.approx(augrc(probs, labels, uncertainty))
+
+
+def test_augrc_hand_computed_and_bounds():
+    # Ranked errors 0, 0, 1: generalized risks 0, 0, 0, 1/3 over coverages 0, 1/3, 2/3, 1: area (1/3)(1/6) = 1/18.
+    assert augrc([[0.7, 0.3], [0.6, 0.4], [0.8, 0.2]], [0, 1, 0]) == pytest.approx(1 / 18)
+    probs, labels = classification_case(0)
+    errors = probs.argmax(axis=1) != labels
+    # An uncertainty that ranks every error last is the best possible; ranking them first is the worst.
+    best, worst = augrc(probs, labels, errors.astype(float)), augrc(probs, labels, -errors.astype(float))
+    assert 0 <= best < augrc(probs, labels) < worst <= 0.5
+    rate = errors.mean()
+    assert best == pytest.approx(rate**2 / 2) and worst == pytest.approx(rate - rate**2 / 2)
+
+
 # --- AUROC, AUPR, FPR95 ---------------------------------------------------------------------------------------
 
 
@@ -201,30 +238,61 @@ def test_auroc_aupr_match_sklearn_and_torchmetrics(seed, ties):
     assert aupr(scores, positives) == pytest.approx(BinaryAveragePrecision()(preds, target).item(), abs=1e-6)
 
 
-def fpr95_from_roc_curve(scores, positives) -> float:
-    """TorchUncertainty's rule on sklearn's ROC: among the thresholds down to the first one with TPR = 1, the FPR of
-    the lowest threshold whose TPR is closest to 0.95."""
-    fpr, tpr, _ = roc_curve(positives, scores, drop_intermediate=False)
-    fpr, tpr = fpr[1:], tpr[1:]  # sklearn's first point (threshold +inf) is no threshold at a score
-    keep = int(np.argmax(tpr == 1.0)) + 1
-    distance = np.abs(tpr[:keep] - 0.95)
-    return float(fpr[np.flatnonzero(distance == distance.min())[-1]])
+def brute_force_rates(scores, positives) -> list[tuple[float, float]]:
+    """(TPR, FPR) when calling positive every record scored at least t, for each distinct score t, highest first."""
+    scores, positives = list(scores), [bool(p) for p in positives]
+    num_pos, num_neg = sum(positives), len(positives) - sum(positives)
+    rates = []
+    for threshold in sorted(set(scores), reverse=True):
+        called = [s >= threshold for s in scores]
+        true_pos = sum(c and p for c, p in zip(called, positives, strict=True))
+        false_pos = sum(c and not p for c, p in zip(called, positives, strict=True))
+        rates.append((true_pos / num_pos, false_pos / num_neg))
+    return rates
+
+
+def brute_force_fpr95(scores, positives) -> float:
+    """The FPR at the first threshold, from the highest down, with TPR >= 0.95."""
+    return next(fpr for tpr, fpr in brute_force_rates(scores, positives) if tpr >= 0.95)
+
+
+def closest_tpr_fpr95(scores, positives) -> float:
+    """The rule before TorchUncertainty 0.13: the FPR where TPR is closest to 0.95 (the lowest threshold on a tie)."""
+    rates = brute_force_rates(scores, positives)
+    distance = [abs(tpr - 0.95) for tpr, _ in rates]
+    return rates[len(rates) - 1 - distance[::-1].index(min(distance))][1]
 
 
 @pytest.mark.parametrize("ties", [False, True])
 @pytest.mark.parametrize("seed", SEEDS)
-def test_fpr95_matches_roc_curve(seed, ties):
+def test_fpr95_matches_brute_force(seed, ties):
     scores, positives = detection_case(seed, ties=ties)
-    assert fpr95(scores, positives) == fpr95_from_roc_curve(scores, positives)
+    assert fpr95(scores, positives) == pytest.approx(brute_force_fpr95(scores, positives), abs=1e-12)
+
+
+def test_fpr95_differs_from_the_closest_tpr_rule_where_that_stops_below_095():
+    differing = 0
+    for seed in range(40):
+        # With 4-13 positives, 0.95 falls between two TPRs, and the closer one is often below it.
+        scores, positives = detection_case(seed, num_samples=30)
+        assert fpr95(scores, positives) == pytest.approx(brute_force_fpr95(scores, positives), abs=1e-12)
+        differing += fpr95(scores, positives) != pytest.approx(closest_tpr_fpr95(scores, positives), abs=1e-12)
+    assert differing >= 10  # the two rules disagree on a good share of such cases
 
 
 def test_fpr95_hand_computed():
-    # TorchUncertainty's documented example: TPR reaches 1 at 0.2, where 3 of the 4 negatives score higher.
+    # TorchUncertainty's documented example: TPR first reaches 0.95 (at 1) at 0.2, where 3 of the 4 negatives score
+    # higher.
     assert fpr95([0.9, 0.8, 0.7, 0.6, 0.4, 0.2, 0.1], [1, 0, 1, 0, 0, 1, 0]) == 0.75
-    # 20 positives: TPR is 0.95 from the 19th down to the 20th, and the lowest of those thresholds counts the one
-    # negative scored in between (the first threshold reaching TPR >= 0.95 would give 0).
+    # 20 positives: TPR reaches 0.95 at the 19th, before the one negative (the old rule, taking the lowest of the
+    # thresholds at TPR 0.95, counted that negative: 1.0).
     scores = np.r_[np.arange(20, 1, -1), 1.5, 1.0]
     positives = np.r_[np.ones(19), 0, 1]
+    assert fpr95(scores, positives) == 0.0
+    assert closest_tpr_fpr95(scores, positives) == 1.0
+    # 10 positives: TPR 0.9 is as close to 0.95 as 1.0; the old rule could stop at 0.9, the new one goes on to 1.
+    scores = np.r_[np.arange(20, 11, -1), 11.5, 11.0]
+    positives = np.r_[np.ones(9), 0, 1]
     assert fpr95(scores, positives) == 1.0
     # Tied scores are one threshold: a positive tied with a negative brings it along.
     assert fpr95([3.0, 2.0, 2.0, 1.0], [1, 1, 0, 0]) == 0.5

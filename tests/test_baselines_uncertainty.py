@@ -9,7 +9,6 @@ from baselines.uncertainty import (
     dirichlet_uncertainty,
     entropy,
     entropy_decomposition,
-    paper_entropies,
     sampled_softmax,
     softmax,
 )
@@ -125,23 +124,6 @@ def test_entropy_decomposition_rejects_bad_shapes():
         entropy_decomposition(np.full((4, 3), 1 / 3))
     with pytest.raises(ValueError, match="member_probs"):
         entropy_decomposition(np.ones((2, 4, 3)))  # rows summing to 3
-
-
-def test_paper_entropies_hand_computed():
-    # Two members, one record, two classes. Plain softmaxes (0.5, 0.5) and (0.75, 0.25): p_Epi = (0.625, 0.375).
-    mu = np.array([[[0.0, 0.0]], [[np.log(3), 0.0]]])
-    # Sampled softmaxes (0.9, 0.1) and (0.5, 0.5): p_Ale = (0.7, 0.3).
-    member_probs = np.array([[[0.9, 0.1]], [[0.5, 0.5]]])
-    result = paper_entropies(mu, member_probs)
-    assert set(result) == {"paper_aleatoric_entropy", "paper_epistemic_entropy"}
-    # -(0.7 ln 0.7 + 0.3 ln 0.3) and -(0.625 ln 0.625 + 0.375 ln 0.375)
-    assert result["paper_aleatoric_entropy"][0] == pytest.approx(0.6108643020548935, abs=1e-12)
-    assert result["paper_epistemic_entropy"][0] == pytest.approx(0.6615632381579821, abs=1e-12)
-    with pytest.raises(ValueError, match="mu"):
-        paper_entropies(mu[:, :, :1], member_probs)
-
-
-# --- Dirichlet ------------------------------------------------------------------------------------------------
 
 
 def test_dirichlet_expected_entropy_matches_monte_carlo():

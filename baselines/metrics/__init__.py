@@ -9,7 +9,7 @@ from pathlib import Path
 from baselines.metrics.calibration import ece, reliability_bins
 from baselines.metrics.classification import accuracy, brier, nll
 from baselines.metrics.ood import aupr, auroc, detection_aurocs, fpr95, roc_curve
-from baselines.metrics.risk_coverage import aurc
+from baselines.metrics.risk_coverage import augrc, aurc
 
 EVALUATE_MODULES = ("accuracy", "nll", "brier", "ece", "aurc", "ood_auroc", "ood_aupr", "fpr95")
 
@@ -26,6 +26,7 @@ __all__ = [
     "accuracy",
     "aupr",
     "auroc",
+    "augrc",
     "aurc",
     "brier",
     "detection_aurocs",

@@ -43,16 +43,15 @@ def aupr(scores, positives) -> float:
 
 
 def fpr95(scores, positives) -> float:
-    """False positive rate at 95% true positive rate, as TorchUncertainty's ``FPR95`` (after Hendrycks et al.).
+    """False positive rate at 95% true positive rate, as TorchUncertainty's ``FPR95`` (0.13, after Hendrycks et al.).
 
-    Over the thresholds at the distinct scores, from the highest down to the first one that reaches TPR = 1, take
-    the threshold whose TPR is closest to 0.95 (the lowest such threshold if several are equally close) and return
-    its FPR. TPRs are computed in float64, TorchUncertainty's in float32.
+    Thresholds are the distinct scores, taken from the highest down (a record is called positive when its score is
+    at least the threshold, so tied scores enter together); the result is the FPR at the first threshold whose TPR
+    reaches 0.95. (TorchUncertainty before 0.13 took the threshold whose TPR is closest to 0.95 instead, which can
+    stop below 0.95.)
     """
     true_pos, false_pos = _curve(scores, positives)
-    tpr = true_pos / true_pos[-1]
-    candidates = np.abs(tpr[: int(np.argmax(true_pos == true_pos[-1])) + 1] - 0.95)
-    cutoff = len(candidates) - 1 - int(np.argmin(candidates[::-1]))
+    cutoff = int(np.argmax(true_pos / true_pos[-1] >= 0.95))
     return float(false_pos[cutoff] / false_pos[-1])
 
 

@@ -5,9 +5,8 @@ import evaluate
 from baselines.metrics import fpr95
 from baselines.metrics.evaluate_info import SCORES, metric_info
 
-_DESCRIPTION = """False positive rate at 95% true positive rate, as TorchUncertainty's FPR95: among the thresholds
-at the distinct scores, down to the first reaching TPR = 1, the FPR at the one whose TPR is closest to 0.95 (the
-lowest such threshold on a tie)."""
+_DESCRIPTION = """False positive rate at 95% true positive rate, as TorchUncertainty's FPR95 (0.13): over the
+thresholds at the distinct scores, from the highest down, the FPR at the first one whose TPR reaches 0.95."""
 
 _KWARGS_DESCRIPTION = """
 Args:
