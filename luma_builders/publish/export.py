@@ -202,7 +202,7 @@ def _source_sentence(source) -> str:
     if data_dir is None:
         return (
             f"the published LUMA sources: the Hub repo `{source.hub_repo}` at commit `{source.hub_commit}`, and the "
-            "pinned locations and checksums of `luma_builders/default_source.json`"
+            "pinned locations and checksums of `luma_builders/sources/default_source.json`"
         )
     if is_url(data_dir):
         return f"the LUMA source at <{data_dir}>, not the published locations"
