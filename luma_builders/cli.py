@@ -189,7 +189,7 @@ def _export(args) -> None:
 
 
 def _download(args) -> None:
-    from tqdm.auto import tqdm
+    from datasets.utils import tqdm  # datasets' tqdm: off under --quiet, like its own bars
 
     from luma_builders.sources.download import download
     from luma_builders.sources.locations import Source
