@@ -1,10 +1,12 @@
-"""`luma`: list the variants, write the embedded mini source, build a variant."""
+"""`luma`: list, build, export, push and benchmark the LUMA variants; write the mini source; score predictions."""
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import importlib.metadata
 import inspect
+import logging
 import shutil
 import sys
 import tempfile
@@ -13,13 +15,22 @@ from pathlib import Path
 import numpy as np
 
 from luma_builders.mini.source import write_mini_source
-from luma_builders.parameters import CONFIG_ALIASES, CONFIGS, PARAMETER_SPECS, parameters_help
+from luma_builders.parameters import (
+    CONFIG_ALIASES,
+    CONFIGS,
+    PARAMETER_SPECS,
+    did_you_mean,
+    parameters_help,
+    resolve_config,
+)
 from luma_builders.publish.export import MAX_SHARD_SIZE, ROW_GROUP_SIZE
 from luma_builders.sources.transfer import luma_home
 
 MINI_OPTIONS = ("seed", "train_per_class", "test_per_class", "ood_per_class")  # spare_per_class stays internal
 MINI_DEFAULTS = {name: inspect.signature(write_mini_source).parameters[name].default for name in MINI_OPTIONS}
 PARAMETERS_EPILOG = "parameters (key=value), by group, with their defaults:\n" + parameters_help()
+DISTRIBUTION = "luma-for-datasets"
+LOGGERS = ("datasets", "huggingface_hub", "luma_builders")  # what --quiet and --verbose set
 
 
 def positive_int(text: str) -> int:
@@ -60,7 +71,8 @@ def parse_parameters(pairs: list[str]) -> dict:
         if not sep:
             raise SystemExit(f"error: expected key=value, got {pair!r}")
         if key not in PARAMETER_SPECS:
-            raise SystemExit(f"error: unknown parameter {key!r}; known: {', '.join(PARAMETER_SPECS)}")
+            hint = did_you_mean(key, PARAMETER_SPECS)
+            raise SystemExit(f"error: unknown parameter {key!r}; {hint}known: {', '.join(PARAMETER_SPECS)}")
         try:
             parameters[key] = PARAMETER_SPECS[key].from_text(text)
         except ValueError as err:
@@ -103,8 +115,9 @@ def _prepared(config: str, source: str, parameters: dict, cache_dir: str | None,
     """The `Luma` builder of `config` from `source` ('mini', 'real' or a folder/URL), built into `cache_dir`."""
     from luma import Luma
 
+    resolve_config(config)  # a misspelt config fails before the mini source is written
     data_dir = _resolve_source(source)
-    print(f"building {config} from {data_dir or 'the published LUMA sources'}", file=sys.stderr)
+    _note(f"building {config} from {data_dir or 'the published LUMA sources'}")
     builder = Luma(config_name=config, data_dir=data_dir, cache_dir=cache_dir, **parameters)
     builder.download_and_prepare(num_proc=num_proc)
     return builder
@@ -156,8 +169,10 @@ def _export(args) -> None:
     from luma import export
 
     parameters = parse_parameters(args.parameters)
+    for config in args.configs.split(","):
+        resolve_config(config)  # a misspelt config fails before the mini source is written
     data_dir = _resolve_source(args.source)
-    print(f"exporting {args.configs} from {data_dir or 'the published LUMA sources'}", file=sys.stderr)
+    _note(f"exporting {args.configs} from {data_dir or 'the published LUMA sources'}")
     out = export(
         args.configs.split(","),
         args.out,
@@ -174,13 +189,13 @@ def _export(args) -> None:
 
 
 def _download(args) -> None:
-    from tqdm.auto import tqdm
+    from datasets.utils import tqdm  # datasets' tqdm: off under --quiet, like its own bars
 
     from luma_builders.sources.download import download
     from luma_builders.sources.locations import Source
 
     source = Source.open(None, args.hub_revision, args.cifar_dir, args.split_dir)
-    print(f"downloading from {source.location('audio/datalist.csv').rsplit('/', 2)[0]}", file=sys.stderr)
+    _note(f"downloading from {source.location('audio/datalist.csv').rsplit('/', 2)[0]}")
     summary = download(source, everything=args.all, progress_factory=tqdm)
     print(
         f"{summary.metadata_files} metadata files and {summary.clips} clips verified and cached; "
@@ -201,7 +216,8 @@ def _benchmark(args) -> None:
         chosen = tuple(n.strip() for n in text.split(",") if n.strip())
         unknown = [n for n in chosen if n not in allowed]
         if unknown or not chosen:
-            raise SystemExit(f"error: {option}: unknown {unknown or text!r}; choose from {', '.join(allowed)}")
+            hint = did_you_mean(unknown[0], allowed) if unknown else ""
+            raise SystemExit(f"error: {option}: unknown {unknown or text!r}; {hint}choose from {', '.join(allowed)}")
         return chosen
 
     # Options not given keep BenchmarkConfig's defaults, so they are written in one place.
@@ -239,7 +255,7 @@ def _add_variant_commands(commands) -> None:
     build.add_argument("--source", default="mini", help="a folder, a base URL, 'mini' (default) or 'real'")
     build.add_argument("--out", default=None, help="datasets cache folder (default: the HF datasets cache)")
     build.add_argument("--num-proc", type=positive_int, default=None)
-    build.add_argument("parameters", nargs="*", metavar="key=value")
+    build.add_argument("parameters", nargs="*", default=[], metavar="key=value")
     build.set_defaults(run=_build)
 
     evaluate = _parser_with_parameters(
@@ -250,7 +266,7 @@ def _add_variant_commands(commands) -> None:
     evaluate.add_argument("--source", default="mini", help="a folder, a base URL, 'mini' (default) or 'real'")
     evaluate.add_argument("--cache-dir", default=None, help="datasets cache for the build (default: the HF cache)")
     evaluate.add_argument("--out", default=None, help="write the report as JSON here")
-    evaluate.add_argument("parameters", nargs="*", metavar="key=value")
+    evaluate.add_argument("parameters", nargs="*", default=[], metavar="key=value")
     evaluate.set_defaults(run=_evaluate)
 
     export = _parser_with_parameters(commands, "export", "write variants as Parquet shards + dataset card, for the Hub")
@@ -263,7 +279,7 @@ def _add_variant_commands(commands) -> None:
     export.add_argument("--max-shard-size", default=MAX_SHARD_SIZE, help="Arrow size of a split per Parquet file")
     export.add_argument("--row-group-size", type=int, default=ROW_GROUP_SIZE, help="records per Parquet row group")
     export.add_argument("--repo-id", default=None, help="the Hub repo named in the card's examples")
-    export.add_argument("parameters", nargs="*", metavar="key=value")
+    export.add_argument("parameters", nargs="*", default=[], metavar="key=value")
     export.set_defaults(run=_export)
 
 
@@ -306,8 +322,37 @@ def _parser_with_parameters(commands, name: str, help: str) -> argparse.Argument
     )
 
 
+def _note(message: str) -> None:
+    """A status line on stderr, unless --quiet."""
+    if logging.getLogger("luma_builders").getEffectiveLevel() <= logging.WARNING:
+        print(message, file=sys.stderr)
+
+
+def _add_global_options(parser: argparse.ArgumentParser) -> None:
+    version = importlib.metadata.version(DISTRIBUTION)
+    parser.add_argument("--version", action="version", version=f"{DISTRIBUTION} {version}")
+    chatter = parser.add_mutually_exclusive_group()
+    chatter.add_argument("-q", "--quiet", action="store_true", help="errors only; no progress bars")
+    chatter.add_argument("-v", "--verbose", action="store_true", help="also the info messages of datasets and the hub")
+
+
+def _set_verbosity(quiet: bool, verbose: bool) -> None:
+    """The level of LOGGERS: errors only (--quiet), info (--verbose), else as the libraries set it."""
+    import datasets
+
+    if not (quiet or verbose):
+        return
+    for name in LOGGERS:
+        logging.getLogger(name).setLevel(logging.ERROR if quiet else logging.INFO)
+    if quiet:
+        datasets.disable_progress_bars()
+    elif not logging.getLogger("luma_builders").handlers:  # datasets and huggingface_hub bring their own
+        logging.getLogger("luma_builders").addHandler(logging.StreamHandler())
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="luma", description=__doc__)
+    _add_global_options(parser)
     commands = parser.add_subparsers(dest="command", required=True)
     _add_variant_commands(commands)
     _add_hub_and_benchmark_commands(commands)
@@ -318,6 +363,7 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if extra:
         args.parameters += extra
+    _set_verbosity(args.quiet, args.verbose)
     try:
         args.run(args)
     except (ValueError, FileExistsError, FileNotFoundError) as err:

@@ -6,6 +6,7 @@ parameter tables of the README and the dataset card all derive from these declar
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import os
 import typing
 from collections.abc import Callable
@@ -306,11 +307,18 @@ PARAMETERS = list(PARAMETER_SPECS)
 SOURCE_PARAMETERS = [p for p, spec in PARAMETER_SPECS.items() if spec.group == "source"]
 
 
+def did_you_mean(name: str, known) -> str:
+    """ "did you mean 'x'? " for the known name closest to a misspelt `name`, or "" when none is close."""
+    close = difflib.get_close_matches(name, list(known), n=1)
+    return f"did you mean {close[0]!r}? " if close else ""
+
+
 def check_parameters(parameters: dict) -> dict:
     """Keyword arguments of `Luma(...)` in their canonical form; an unknown name or bad value fails here."""
     unknown = sorted(set(parameters) - set(PARAMETERS))
     if unknown:
-        raise ValueError(f"unknown LUMA parameter(s) {unknown}; known: {PARAMETERS}")
+        hint = did_you_mean(unknown[0], PARAMETERS)
+        raise ValueError(f"unknown LUMA parameter(s) {unknown}; {hint}known: {PARAMETERS}")
     return {name: PARAMETER_SPECS[name].check(value) for name, value in parameters.items()}
 
 
@@ -319,7 +327,8 @@ def resolve_config(name: str) -> str:
     known = [c.name for c in CONFIGS]
     target = CONFIG_ALIASES.get(name, name)
     if target not in known:
-        raise ValueError(f"unknown LUMA config {name!r}; known: {known + list(CONFIG_ALIASES)}")
+        known += list(CONFIG_ALIASES)
+        raise ValueError(f"unknown LUMA config {name!r}; {did_you_mean(name, known)}known: {known}")
     return target
 
 

@@ -1,10 +1,15 @@
 """The `luma` command: configs, mini, build (in-process, on real data)."""
 
+import logging
+import os
+import re
+from pathlib import Path
+
 import pytest
 from conftest import SMALL
 
 from luma import CONFIG_ALIASES, CONFIGS
-from luma_builders.cli import main
+from luma_builders.cli import LOGGERS, main
 from luma_builders.parameters import PARAMETER_SPECS
 
 
@@ -88,3 +93,108 @@ def test_benchmark_writes_the_report_and_plots(mini_source, tmp_path, monkeypatc
 def test_benchmark_rejects_unknown_names(tmp_path):
     with pytest.raises(SystemExit, match="--methods: unknown"):
         main(["benchmark", "--methods", "mcd,svm", "--out", str(tmp_path)])
+
+
+def test_version_names_the_installed_distribution(capsys):
+    import importlib.metadata
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0
+    assert capsys.readouterr().out.strip() == f"luma-for-datasets {importlib.metadata.version('luma-for-datasets')}"
+
+
+def test_top_level_help_lists_every_command_with_its_help(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    for command in ("configs", "mini", "download", "build", "export", "push", "benchmark", "evaluate"):
+        assert re.search(rf"^    {command} +\S", out, re.MULTILINE), command
+    assert "--quiet" in out and "--verbose" in out and "--version" in out
+
+
+@pytest.fixture
+def restored_verbosity():
+    """--quiet and --verbose change process-wide logging state: put it back for the other tests."""
+    import datasets
+
+    levels = {name: logging.getLogger(name).level for name in LOGGERS}
+    handlers = list(logging.getLogger("luma_builders").handlers)
+    yield
+    for name, level in levels.items():
+        logging.getLogger(name).setLevel(level)
+    logging.getLogger("luma_builders").handlers[:] = handlers
+    datasets.enable_progress_bars()
+
+
+def test_quiet_silences_loggers_progress_bars_and_status_lines(mini_source, tmp_path, capsys, restored_verbosity):
+    import datasets
+
+    assert datasets.is_progress_bar_enabled()
+    main(["--quiet", "build", "clean", "--source", str(mini_source), "--out", str(tmp_path / "cache")])
+    assert all(logging.getLogger(name).level == logging.ERROR for name in LOGGERS)
+    assert not datasets.is_progress_bar_enabled()
+    captured = capsys.readouterr()
+    assert captured.err == "" and "clean:" in captured.out  # the summary is the result, so it stays
+
+
+def test_verbose_shows_info_messages(restored_verbosity, capsys):
+    import datasets
+
+    main(["--verbose", "configs"])
+    assert all(logging.getLogger(name).level == logging.INFO for name in LOGGERS)
+    logging.getLogger("luma_builders.cli").info("an info line")
+    assert "an info line" in capsys.readouterr().err
+    assert datasets.is_progress_bar_enabled()
+
+
+def test_quiet_and_verbose_exclude_each_other(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["--quiet", "--verbose", "configs"])
+    assert exit_.value.code == 2 and "not allowed with argument" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["build", "cleen"], "unknown LUMA config 'cleen'; did you mean 'clean'?"),
+        (["build", "clean", "sead=1"], "unknown parameter 'sead'; did you mean 'seed'?"),
+        (["build", "label_noise_03"], "did you mean 'label_noise_0.3'?"),
+        (["export", "--configs", "clean,sampel_noise", "--out", "x"], "did you mean 'sample_noise'?"),
+        (["benchmark", "--variants", "claen", "--out", "x"], "did you mean 'clean'?"),
+    ],
+)
+def test_misspelt_names_get_a_suggestion(argv, message):
+    with pytest.raises(SystemExit, match=re.escape(message)):
+        main(argv)
+
+
+def test_no_suggestion_for_a_name_close_to_nothing():
+    with pytest.raises(SystemExit, match=r"unknown LUMA config 'zzzz'; known: \[") as exit_:
+        main(["build", "zzzz"])
+    assert "did you mean" not in str(exit_.value)
+
+
+@pytest.mark.parametrize("command", ["build", "evaluate", "export"])
+def test_missing_arguments_are_named_and_key_value_is_optional(command, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main([command])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and "the following arguments are required" in err
+    assert "key=value" not in err.splitlines()[-1]
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["build", "cleen"],
+        ["build", "clean", "sead=1"],
+        ["export", "--configs", "clean,cleen", "--source", "mini", "--out"],
+    ],
+)
+def test_nothing_is_written_before_the_arguments_are_checked(argv, tmp_path):
+    home = Path(os.environ["LUMA_HOME"])
+    argv = [*argv, str(tmp_path / "out")] if argv[-1] == "--out" else argv
+    with pytest.raises(SystemExit, match="unknown"):
+        main(argv)
+    assert not any(home.iterdir()) and not (tmp_path / "out").exists()
