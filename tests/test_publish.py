@@ -104,13 +104,15 @@ def test_layout_shards_and_small_row_groups(exported):
         assert all(r[m]["bytes"] and r[m]["path"] is None for r in media for m in ("image", "audio"))
 
 
-def test_card_metadata_round_trips_through_huggingface_hub(exported, builders):
+def test_card_metadata_round_trips_through_huggingface_hub(exported, builders, mini_source):
     card = DatasetCard.load(exported / "README.md")
     data = card.data
     assert data.license == ["cc-by-sa-4.0", "cc0-1.0", "cc-by-4.0", "apache-2.0", "other"]  # no ESC-50 noise in it
     assert data.license_name == "cifar-no-stated-licence" and "arxiv.org/abs/2406.09864" in card.text
     assert data.source_datasets == ["original", "extended|cifar10", "extended|cifar100"]
     assert data.pretty_name == "LUMA" and data.language == ["en"]
+    # what the build read, by location; a local folder shows as its name, never as a path of this machine
+    assert f"| `{mini_source.name}/audio/datalist.csv` |" in card.text and str(mini_source.parent) not in card.text
     assert set(data.task_categories) == {"image-classification", "audio-classification", "text-classification"}
     assert data.size_categories == ["n<1K"]
     configs = MetadataConfigs.from_dataset_card_data(data)

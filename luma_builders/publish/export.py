@@ -15,6 +15,7 @@ to `out` and renamed at the end: a failed export leaves nothing behind.
 from __future__ import annotations
 
 import math
+import os
 import shutil
 import tempfile
 from importlib import resources
@@ -145,7 +146,7 @@ def render_card(builders, written, aliases, parameters, repo_id=None) -> Dataset
         default_config=default,
         example_config=next((n for n in order if n != default), default),
         source=_source_sentence(builders[0].source),
-        source_files_table=source_files_table(info.download_checksums or {}),
+        source_files_table=source_files_table(info.download_checksums or {}, builders[0].source),
         overrides=", ".join(f"`{k}={PARAMETER_SPECS[k].text(v)}`" for k, v in sorted(_data(parameters).items())),
         configs_table=configs_table(builders, aliases, default),
         parameters_table=parameters_table(RECORD_GROUPS),
@@ -209,8 +210,15 @@ def _source_sentence(source) -> str:
     return f"a local LUMA source folder (`{Path(data_dir).resolve().name}`), **not the published data**"
 
 
-def source_files_table(checksums: dict) -> str:
-    rows = [f"| `{where}` | {entry['num_bytes']:,} | `{entry['checksum']}` |" for where, entry in checksums.items()]
+def source_files_table(checksums: dict, source) -> str:
+    """What the builds read, by location: a local folder shows as its own name, never as a path of this machine."""
+    folders = [f for f in (source.data_dir, source.cifar_dir, source.split_dir) if f and not is_url(f)]
+
+    def shown(where: str) -> str:
+        folder = next((f for f in folders if where.startswith(f + os.sep)), None)
+        return where if folder is None else Path(folder).name + "/" + Path(where).relative_to(folder).as_posix()
+
+    rows = [f"| `{shown(w)}` | {entry['num_bytes']:,} | `{entry['checksum']}` |" for w, entry in checksums.items()]
     return "\n".join(["| file | bytes | sha256 |", "|---|---|---|", *rows])
 
 
