@@ -15,6 +15,7 @@ from huggingface_hub import DatasetCard, DatasetCardData, RepoUrl
 from test_builder import build, rows, undecoded
 
 from luma import export
+from luma_builders.mini.source import MINI_MARKER
 from luma_builders.parameters import PARAMETER_SPECS, RECORD_GROUPS, SOURCE_PARAMETERS, parameters_table
 from luma_builders.publish.hub import push
 from luma_builders.schema import FEATURES
@@ -132,7 +133,8 @@ def test_card_metadata_round_trips_through_huggingface_hub(exported, builders):
     headings = ["Configs", "Classes", "Record fields", "Sources and licences", "Differences from the authors' tool"]
     assert all(f"\n## {h}\n" in text for h in [*headings, "Bias, risks and limitations", "Citation"])
     assert "| `label_noise_0.3`, alias `label_noise` |" in text and "`label_switch_prob=0.3`" in text
-    assert "| `clean` (default) |" in text and "**not the published data**" in text
+    assert "| `clean` (default) |" in text
+    assert "from the embedded synthetic mini source (generated offline by `luma mini`), **not the LUMA data**" in text
     assert "CC BY-NC 3.0" in text and "no licence stated" in text and "Gemma-7B" in text
     assert "@inproceedings{bezirganyan2025luma" in text and 'load_dataset("someone/luma"' in text
     assert all(f"| `{field}` |" in text for field in FEATURES)
@@ -148,6 +150,14 @@ def test_card_names_structured_overrides_as_written_on_the_command_line(mini_sou
     assert (
         "changed for every config: `image_corruptions=fog,frost`, `image_noise_ratio=0.5`, `noise_splits=test`." in text
     )
+
+
+def test_the_card_calls_only_the_mini_generators_output_synthetic(source_copy, tmp_path):
+    (source_copy / MINI_MARKER).unlink()  # a local folder the mini generator did not write, as far as one can tell
+    out = export(["clean"], tmp_path / "out", data_dir=str(source_copy), cache_dir=str(tmp_path / "cache"))
+    text = DatasetCard.load(out / "README.md").text
+    assert "from a local LUMA source folder (`source`), **not the published data**" in text
+    assert "synthetic mini source" not in text
 
 
 def test_same_export_same_bytes_and_overwrite(exported, mini_source, cache):
