@@ -19,7 +19,7 @@ import soundfile
 from conftest import cifar_archive, read_source_tables
 
 from luma_builders.classes import CLASS_ID, CLASS_NAMES, NUM_ID_CLASSES, luma_word
-from luma_builders.mini.source import source_counts, write_mini_source
+from luma_builders.mini.source import MINI_MARKER, source_counts, write_mini_source
 
 SIZES = {"train_per_class": 4, "test_per_class": 2, "ood_per_class": 3, "spare_per_class": 2}
 CIFAR10_NAMES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
@@ -111,7 +111,8 @@ def test_every_published_file_is_there_and_sha256sums_vouches_for_each(small):
     present = set(files(small))
     assert expected <= present
     assert {p for p in present if not p.startswith(("audio/", "esc50/audio/"))} == expected - {"audio/datalist.csv"} | {
-        "SHA256SUMS"
+        "SHA256SUMS",
+        MINI_MARKER,
     }
     esc50 = pd.read_csv(small / "esc50" / "meta" / "esc50.csv")
     assert list(esc50.columns) == ["filename", "fold", "target", "category", "esc10", "src_file", "take"]

@@ -4,17 +4,21 @@ Real builds of the mini source; the only stand-in is `FakeHubApi` (the Hub's upl
 """
 
 import hashlib
+import io
 from pathlib import Path
 
 import datasets
+import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+import soundfile
 from datasets.info import DatasetInfosDict
 from datasets.utils.metadata import MetadataConfigs
 from huggingface_hub import DatasetCard, DatasetCardData, RepoUrl
 from test_builder import build, rows, undecoded
 
 from luma import export
+from luma_builders.mini.source import MINI_MARKER
 from luma_builders.parameters import PARAMETER_SPECS, RECORD_GROUPS, SOURCE_PARAMETERS, parameters_table
 from luma_builders.publish.hub import push
 from luma_builders.schema import FEATURES
@@ -134,7 +138,8 @@ def test_card_metadata_round_trips_through_huggingface_hub(exported, builders, m
     headings = ["Configs", "Classes", "Record fields", "Sources and licences", "Differences from the authors' tool"]
     assert all(f"\n## {h}\n" in text for h in [*headings, "Bias, risks and limitations", "Citation"])
     assert "| `label_noise_0.3`, alias `label_noise` |" in text and "`label_switch_prob=0.3`" in text
-    assert "| `clean` (default) |" in text and "**not the published data**" in text
+    assert "| `clean` (default) |" in text
+    assert "from the embedded synthetic mini source (generated offline by `luma mini`), **not the LUMA data**" in text
     assert "CC BY-NC 3.0" in text and "no licence stated" in text and "Gemma-7B" in text
     assert "@inproceedings{bezirganyan2025luma" in text and 'load_dataset("someone/luma"' in text
     assert all(f"| `{field}` |" in text for field in FEATURES)
@@ -150,6 +155,41 @@ def test_card_names_structured_overrides_as_written_on_the_command_line(mini_sou
     assert (
         "changed for every config: `image_corruptions=fog,frost`, `image_noise_ratio=0.5`, `noise_splits=test`." in text
     )
+
+
+def test_the_cards_datasets_snippets_decode_audio_or_give_the_wav_bytes(exported, tmp_path):
+    text = DatasetCard.load(exported / "README.md").text
+    assert "`pip install torch==2.13.0 torchcodec==0.13.0`" in text
+    assert 'noisy.cast_column("audio", Audio(decode=False))' in text and "stream.decode(False)" in text
+    train = load(exported, "label_noise_0.3", tmp_path, split="train")
+    clip = train[0]["audio"].get_all_samples()  # torchcodec's AudioDecoder
+    assert clip.sample_rate == 16_000 and clip.data.shape[0] == 1
+    wav = train.cast_column("audio", datasets.Audio(decode=False))[0]["audio"]["bytes"]
+    samples, rate = soundfile.read(io.BytesIO(wav))
+    assert rate == 16_000 and len(samples) == clip.data.shape[1]
+    first = next(iter(load(exported, "clean", tmp_path, split="train", streaming=True).decode(False)))
+    assert first["audio"]["bytes"][:4] == b"RIFF" and first["image"]["bytes"][:4] == b"\x89PNG"
+
+
+def test_pandas_reads_one_split_at_a_time_as_the_card_says(exported):
+    card = DatasetCard.load(exported / "README.md")
+    assert 'fs.glob("datasets/someone/luma/data/label_noise_0.3/train-*.parquet")' in card.text
+    infos = DatasetInfosDict.from_dataset_card_data(card.data)
+    for config in ("clean", "label_noise_0.3"):
+        for split in SPLITS:
+            frame = pd.read_parquet(sorted(exported.glob(f"data/{config}/{split}-*.parquet")))
+            assert len(frame) == infos[config].splits[split].num_examples
+            assert frame["id"].str.startswith(f"{split}-").all()
+    mixed = pd.read_parquet(exported / "data" / "clean")  # the folder: what the card warns against
+    assert len(mixed) == sum(infos["clean"].splits[split].num_examples for split in SPLITS)
+
+
+def test_the_card_calls_only_the_mini_generators_output_synthetic(source_copy, tmp_path):
+    (source_copy / MINI_MARKER).unlink()  # a local folder the mini generator did not write, as far as one can tell
+    out = export(["clean"], tmp_path / "out", data_dir=str(source_copy), cache_dir=str(tmp_path / "cache"))
+    text = DatasetCard.load(out / "README.md").text
+    assert "from a local LUMA source folder (`source`), **not the published data**" in text
+    assert "synthetic mini source" not in text
 
 
 def test_same_export_same_bytes_and_overwrite(exported, mini_source, cache):

@@ -69,6 +69,8 @@ AUDIO_FOLDERS = {
 }
 OTHER_RATES = (16000, 22050, 24000, 32000, 44100, 48000)
 MIN_SECONDS, MAX_SECONDS = 0.25, 0.85
+# Says that a folder is this generator's output, so an export's card can call its data synthetic.
+MINI_MARKER = "MINI_SOURCE.txt"
 # espeak-ng honours these language+variant pairs (plain en-gb silently ignores any +variant).
 LANGUAGES = ("en", "en-us", "en-029", "en-gb-scotland", "en-gb-x-rp", "en-gb-x-gbclan")
 VARIANTS = ("m1", "m2", "m3", "m4", "m7", "f1", "f2", "f3", "f4", "f5", "croak", "klatt2", "Andy", "linda")
@@ -148,6 +150,7 @@ def write_mini_source(
     for key, relpath in SPLIT_FILES.items():
         _write_split(root / relpath, np.concatenate(chosen[key]), rng)
     _write_esc50(root / "esc50", seed)
+    (root / MINI_MARKER).write_text("A synthetic LUMA source written offline by `luma mini`; not the LUMA data.\n")
     write_checksum_file(root)
     return root
 

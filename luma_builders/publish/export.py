@@ -30,6 +30,7 @@ from datasets.utils.py_utils import convert_file_size_to_int
 from huggingface_hub import DatasetCard, DatasetCardData
 
 from luma_builders.classes import CLASS_NAMES, NUM_ID_CLASSES
+from luma_builders.mini.source import MINI_MARKER
 from luma_builders.parameters import PARAMETER_SPECS, RECORD_GROUPS, SOURCE_PARAMETERS, parameters_table
 from luma_builders.schema import FIELDS
 from luma_builders.sources.readers import is_url
@@ -207,6 +208,8 @@ def _source_sentence(source) -> str:
         )
     if is_url(data_dir):
         return f"the LUMA source at <{data_dir}>, not the published locations"
+    if (Path(data_dir) / MINI_MARKER).is_file():
+        return "the embedded synthetic mini source (generated offline by `luma mini`), **not the LUMA data**"
     return f"a local LUMA source folder (`{Path(data_dir).resolve().name}`), **not the published data**"
 
 
