@@ -117,7 +117,7 @@ class Luma(datasets.GeneratorBasedBuilder):
                 extractor_from_name(self.config.feature_extractor),
                 data,
                 cache_dir=os.path.join(self._cache_dir_root, "luma_features"),
-                source_key=source.identity(),
+                source_key=self.hash,  # the source's identity, computed once when the config was made
                 read_clips=read_clips,
             )
         plan = plan_records(data, selection, features)

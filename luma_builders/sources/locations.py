@@ -42,12 +42,18 @@ CONCURRENT_READS = 8
 
 
 def published() -> dict:
-    """The published locations and pins (data: `default_source.json`, or the file `LUMA_SOURCE_MANIFEST` names)."""
-    return copy.deepcopy(_published_table(os.environ.get("LUMA_SOURCE_MANIFEST")))
+    """The published locations and pins (data: `default_source.json`, or the file `LUMA_SOURCE_MANIFEST` names): a
+    copy the caller may change."""
+    return copy.deepcopy(_published_table())
+
+
+def _published_table() -> dict:
+    """The same table, shared and read-only: `location` asks for it once per file read, so it is not copied."""
+    return _read_published_table(os.environ.get("LUMA_SOURCE_MANIFEST"))
 
 
 @functools.lru_cache(maxsize=4)
-def _published_table(manifest: str | None) -> dict:
+def _read_published_table(manifest: str | None) -> dict:
     if manifest:
         return json.loads(Path(manifest).read_text())
     return json.loads(resources.files(__package__).joinpath("default_source.json").read_text())
@@ -79,7 +85,7 @@ class Source:
     def open(cls, data_dir=None, hub_revision=None, cifar_dir=None, split_dir=None, token=None) -> Source:
         if data_dir is not None:
             data_dir = data_dir.rstrip("/") if is_url(data_dir) else os.path.abspath(data_dir)
-        table = published()
+        table = _published_table()
         source = cls(
             data_dir=data_dir,
             hub_repo=None if data_dir else table["hub_repo"],
@@ -106,10 +112,10 @@ class Source:
                 return posixpath.join(self.data_dir, relpath)
             local = os.path.join(self.data_dir, relpath)
             # a clone of the Hub repo has no CIFAR and no split files: those come from their published places
-            if os.path.exists(local) or relpath not in published()["files"]:
+            if os.path.exists(local) or relpath not in _published_table()["files"]:
                 return local
-        if relpath in published()["files"]:
-            return published()["files"][relpath]["url"]
+        if relpath in _published_table()["files"]:
+            return _published_table()["files"][relpath]["url"]
         return f"hf://datasets/{self.hub_repo}@{self.hub_commit}/{relpath}"
 
     def _pinned(self, relpath: str) -> bool:
@@ -156,7 +162,7 @@ class Source:
         """The members of a CIFAR archive, from the tarball or from torchvision's extracted folder."""
         location = self.location(archive)
         if os.path.isdir(location):
-            md5s = published()["cifar_extracted"]["md5"] if self._pinned(archive) else None
+            md5s = _published_table()["cifar_extracted"]["md5"] if self._pinned(archive) else None
             return cifar_members_from_folder(Path(location), CIFAR_ARCHIVES[archive], md5s)
         return cifar_members(self.read(archive), location)
 
