@@ -319,6 +319,7 @@ def _guard_response(response) -> None:
     response.stream = _guarded_stream_class()(response.stream, str(response.request.url), RETRY)
 
 
+@functools.cache
 def _guarded_stream_class():
     import httpx2
 
