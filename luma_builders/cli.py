@@ -24,7 +24,7 @@ from luma_builders.parameters import (
     resolve_config,
 )
 from luma_builders.publish.export import MAX_SHARD_SIZE, ROW_GROUP_SIZE
-from luma_builders.sources.transfer import luma_home
+from luma_builders.sources.transfer import atomic_write, luma_home
 
 MINI_OPTIONS = ("seed", "train_per_class", "test_per_class", "ood_per_class")  # spare_per_class stays internal
 MINI_DEFAULTS = {name: inspect.signature(write_mini_source).parameters[name].default for name in MINI_OPTIONS}
@@ -158,19 +158,15 @@ def _evaluate(args) -> None:
     }
     print(f"{builder.config.name}, {args.predictions}\n{format_report(report)}")
     if args.out:
-        out = Path(args.out)
-        partial = out.with_name(out.name + ".partial")  # written whole, then renamed: no half-written report
-        partial.write_text(json.dumps(report, indent=2) + "\n")
-        partial.replace(out)
-        print(f"report: {out}")
+        atomic_write(Path(args.out), (json.dumps(report, indent=2) + "\n").encode())  # never half-written
+        print(f"report: {args.out}")
 
 
 def _export(args) -> None:
-    from luma import export
+    from luma import config_names, export
 
     parameters = parse_parameters(args.parameters)
-    for config in args.configs.split(","):
-        resolve_config(config)  # a misspelt config fails before the mini source is written
+    config_names(args.configs)  # a misspelt config fails before the mini source is written
     data_dir = _resolve_source(args.source)
     _note(f"exporting {args.configs} from {data_dir or 'the published LUMA sources'}")
     out = export(

@@ -22,7 +22,6 @@ DOWNLOAD_WORKERS = 16  # ~29,000 single small files: latency, not bandwidth, bou
 
 @dataclass(frozen=True)
 class DownloadSummary:
-    source: str  # where the Hub files came from, with the commit
     metadata_files: int
     clips: int
 
@@ -43,8 +42,8 @@ def download(source: Source, everything: bool = False, progress_factory=None) ->
     clips = clips_to_fetch(data, everything)
     progress = progress_factory(total=len(clips), unit="clip", desc="clips") if progress_factory else None
     try:
-        in_parallel(lambda relpath: source.read(relpath), clips, workers=DOWNLOAD_WORKERS, progress=progress)
+        in_parallel(source.read, clips, workers=DOWNLOAD_WORKERS, progress=progress)
     finally:
         if progress is not None:
             progress.close()
-    return DownloadSummary(source.location("audio/datalist.csv"), len(data.file_checksums), len(clips))
+    return DownloadSummary(len(data.file_checksums), len(clips))
