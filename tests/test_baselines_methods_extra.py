@@ -8,6 +8,7 @@ import pytest
 import torch
 from scipy.special import logsumexp, softmax
 from scipy.stats import dirichlet
+from test_baselines_methods import quiet, synthetic
 from torchmetrics.classification import MulticlassCalibrationError
 
 from baselines import metrics
@@ -18,26 +19,7 @@ from baselines.models import DempsterShaferFusion, EvidentialNet, build_model
 from baselines.ood_scores import energy, negative_max_logit
 from baselines.opinions import combine_opinions, fuse_opinions, opinion
 from baselines.temperature_scaling import fit_temperature, temperature_nll, temperature_probs
-from baselines.train import TrainConfig
 from baselines.uncertainty import dirichlet_uncertainty
-
-SHAPES = {"image": (3, 32, 32), "audio": (1, 128, 128), "text": (384,)}
-
-
-def synthetic(n: int, num_classes: int, seed: int, modalities=("image", "text"), noise: float = 1.0) -> dict:
-    """Inputs around a fixed class mean per modality, the noise drawn from `seed`."""
-    labels = torch.arange(n) % num_classes
-    noise_generator = torch.Generator().manual_seed(seed)
-    data = {"label": labels, "is_ood": torch.zeros(n, dtype=torch.bool)}
-    for i, modality in enumerate(modalities):
-        means = torch.randn(num_classes, *SHAPES[modality], generator=torch.Generator().manual_seed(100 + i))
-        data[modality] = means[labels] + noise * torch.randn(n, *SHAPES[modality], generator=noise_generator)
-    return data
-
-
-def quiet(**changes) -> TrainConfig:
-    return TrainConfig(progress=False, device="cpu", **changes)
-
 
 # --------------------------------------------------------------------------- Dempster-Shafer fusion
 
