@@ -138,14 +138,13 @@ def render_card(builders, written, aliases, parameters, repo_id=None) -> Dataset
     """The dataset card: YAML metadata (configs, dataset_info per config, licence, ...) and the text."""
     names = [b.config.name for b in builders]
     default = DEFAULT_CONFIG if DEFAULT_CONFIG in names else names[0]
-    order = [default] + [n for n in names if n != default]
     info = builders[0].info
     return DatasetCard.from_template(
         _card_data(builders, written, aliases, default),
         template_str=CARD_TEMPLATES.joinpath("template.md").read_text(encoding="utf-8"),
         repo_id=repo_id or "<user>/luma",
         default_config=default,
-        example_config=next((n for n in order if n != default), default),
+        example_config=next((n for n in names if n != default), default),
         source=_source_sentence(builders[0].source),
         source_files_table=source_files_table(info.download_checksums or {}, builders[0].source),
         overrides=", ".join(f"`{k}={PARAMETER_SPECS[k].text(v)}`" for k, v in sorted(_data(parameters).items())),
