@@ -1,9 +1,17 @@
-"""`luma benchmark`: train MC Dropout, Deep Ensemble and RCML (on request also EDL and TMC) on LUMA variants,
-evaluate, and write a report in the form of the paper's Tables 1-2, with calibration, OOD and injected-noise
-detection metrics and PNG plots.
+"""`luma benchmark`: train the uncertainty baselines on LUMA variants over several training and data seeds, evaluate
+each run on its own variant, and write a report with intervals (`baselines.report`).
 
-The paper trained 10-member ensembles on the full data with a GPU; the defaults here are sized for a CPU and the
-mini source (`ensemble_size` 3, `epochs` 10, batches of 128). Pass the paper's sizes for a faithful run.
+A run is a `Job`: one method on one modality set of one variant (one data seed, optional parameter overrides),
+trained with one seed. Every run is evaluated by `baselines.evaluation.evaluate_predictions`, the evaluator of
+`luma evaluate`, on its own test and OOD records: noise detection compares the flagged and unflagged records of that
+variant within that run's predictions, so detection needs variants with injection ratios below 1 (`sample_noise_0.5`).
+
+Protocol: every network trains to convergence within an epoch budget (early stopping on a validation split, best
+weights restored; the evidential losses anneal their KL term over the first tenth of the budget, as the reference
+RCML does over 50 of 500 epochs); MC Dropout and Deep Ensemble "multimodal" are the multimodal network trained end to
+end, and `mcd_posthoc` / `de_posthoc` average separately trained unimodal models instead; ensemble members share one
+training set; texts have their class words masked (switchable). Temperature scaling and split conformal prediction
+are fitted on the validation split; energy and max-logit OOD scores come from every method's logits.
 """
 
 from __future__ import annotations
@@ -13,49 +21,97 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
-from baselines import metrics
-from baselines.data import FLAGS, MODALITIES, TextEmbedder, encode_records, text_embedding_dir
+from baselines import conformal, metrics
+from baselines.data import MODALITIES, TextEmbedder, encode_records, text_embedding_dir
+from baselines.evaluation import RECORD_FIELDS, evaluate_predictions
 from baselines.methods import METHODS, Prediction, make_method
+from baselines.ood_scores import energy, negative_max_logit
+from baselines.temperature_scaling import fit_temperature, temperature_probs
 from baselines.train import TrainConfig
 from baselines.uncertainty import dirichlet_uncertainty, entropy_decomposition, sampled_softmax
 from luma import Luma
+from luma_builders.rng import generator
+from luma_builders.schema import provenance_flags
 
-DEFAULT_VARIANTS = ("clean", "low_diversity", "label_noise_0.3", "sample_noise")
+DEFAULT_VARIANTS = ("clean", "label_noise_0.3", "sample_noise_0.5")
 DEFAULT_METHODS = ("mcd", "de", "rcml")
-METHOD_CHOICES = tuple(METHODS)  # --methods may also name edl and tmc
+POSTHOC_FUSION = {"mcd_posthoc": "mcd", "de_posthoc": "de"}  # multimodal only: unimodal models averaged after training
+METHOD_CHOICES = (*METHODS, *POSTHOC_FUSION)
 DEFAULT_MODALITIES = ("image", "audio", "text", "multimodal")
 SOFTMAX_SAMPLES = 20  # draws of the sigma head per pass/member when turning (mu, sigma) into probabilities
+ANNEAL_SHARE = 0.1  # evidential KL annealing over this share of the epoch budget (the reference RCML: 50 of 500)
+CONFORMAL_ALPHA = 0.1  # split conformal (APS) at 90% coverage
+SPLITS = ("val", "test", "ood")
 
 
 @dataclass
 class BenchmarkConfig:
     out: Path
-    data_dir: str | None = None
+    data_dir: str | None = None  # None: the published LUMA
     variants: tuple[str, ...] = DEFAULT_VARIANTS
     methods: tuple[str, ...] = DEFAULT_METHODS
     modalities: tuple[str, ...] = DEFAULT_MODALITIES
-    epochs: int = 10
+    epochs: int = 30  # the budget; early stopping usually ends a run sooner
+    patience: int = 5
     batch_size: int = 128  # larger batches: fewer, cheaper steps on a CPU
     lr: float = 2e-3
     ensemble_size: int = 3
     mc_passes: int = 20
-    seed: int = 0
+    seeds: int = 3  # training seeds per cell
+    data_seeds: int = 1  # variant seeds (the injection draws) per cell
+    first_seed: int = 0
+    mask_class_words: bool = True
+    bootstrap: int = 1000  # replicates for the 95% intervals and paired tests
     cache_dir: str | None = None
     progress: bool = False
 
 
-@dataclass
-class Run:
-    """One trained method on one variant and modality set, evaluated."""
+@dataclass(frozen=True)
+class Job:
+    """One training and evaluation: `method` on `modality` of `variant` built with `data_seed` and `parameters`
+    (overrides of the variant's parameters, as in a sweep), trained with `seed`."""
 
     variant: str
     method: str
     modality: str
+    seed: int = 0
+    data_seed: int = 0
+    parameters: tuple[tuple[str, object], ...] = ()
+
+    @property
+    def cell(self) -> tuple:
+        """What the seeds are aggregated over: everything but the two seeds."""
+        return self.variant, self.parameters, self.method, self.modality
+
+    def label(self) -> str:
+        levels = "".join(f" {k}={v}" for k, v in self.parameters)
+        return f"{self.variant}{levels} {self.method} {self.modality} seed {self.seed} data seed {self.data_seed}"
+
+
+@dataclass
+class RunResult:
+    job: Job
     metrics: dict[str, float] = field(default_factory=dict)
-    uncertainty: dict[str, dict[str, list[float]]] = field(default_factory=dict)  # split -> measure -> values
+    records: dict[str, np.ndarray] = field(default_factory=dict)  # per-record values behind the intervals
     reliability: dict[str, list[float]] = field(default_factory=dict)
-    ood_scores: dict[str, list[float]] = field(default_factory=dict)  # epistemic on test (ID) and ood
+
+
+def benchmark_jobs(config: BenchmarkConfig, levels: tuple[tuple[tuple[str, object], ...], ...] = ((),)) -> list[Job]:
+    """Every job of the grid, those sharing a built variant next to each other. Post-hoc fusion is multimodal only."""
+    jobs = []
+    for variant in config.variants:
+        for parameters in levels:
+            for data_seed in range(config.first_seed, config.first_seed + config.data_seeds):
+                for seed in range(config.first_seed, config.first_seed + config.seeds):
+                    jobs += [
+                        Job(variant, method, modality, seed, data_seed, parameters)
+                        for method in config.methods
+                        for modality in config.modalities
+                        if modality == "multimodal" or method not in POSTHOC_FUSION
+                    ]
+    return jobs
 
 
 def predictive(prediction: Prediction, rng: np.random.Generator) -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -66,100 +122,85 @@ def predictive(prediction: Prediction, rng: np.random.Generator) -> tuple[np.nda
     return member_probs.mean(axis=0), entropy_decomposition(member_probs)
 
 
-def evaluate_run(run: Run, test: Prediction, ood: Prediction, clean_test: dict | None, seed: int) -> Run:
-    """Fill `run` from its test and OOD predictions. `clean_test` (flags all false) supplies negatives for flags that
-    every test record of the variant carries (sample noise at ratio 1), so detection stays measurable."""
-    probs, measures = predictive(test, np.random.default_rng([seed, 1]))
-    _, ood_measures = predictive(ood, np.random.default_rng([seed, 2]))
-    labels = test.labels
-    run.metrics = {
-        "accuracy": metrics.accuracy(probs, labels),
-        "nll": metrics.nll(np.clip(probs, 1e-12, 1), labels),
-        "brier": metrics.brier(probs, labels),
-        "ece": metrics.ece(probs, labels),
-        "aurc": metrics.aurc(probs, labels),
-        **{f"mean_{name}": float(values.mean()) for name, values in measures.items()},
-    }
-    is_ood = np.r_[np.zeros(len(labels), bool), np.ones(len(ood.labels), bool)]
-    epistemic = np.r_[measures["epistemic"], ood_measures["epistemic"]]
-    run.metrics.update(
-        ood_auroc=metrics.auroc(epistemic, is_ood),
-        ood_aupr=metrics.aupr(epistemic, is_ood),
-        ood_fpr95=metrics.fpr95(epistemic, is_ood),
-    )
-    flags = {name: test.flags[name] for name in FLAGS if name in test.flags and test.flags[name].any()}
-    for flag, values in flags.items():
-        scores = {name: measures[name] for name in ("aleatoric", "epistemic", "total") if name in measures}
-        positives = values
-        if values.all() and clean_test is not None:
-            scores = {name: np.r_[s, clean_test[name]] for name, s in scores.items()}
-            positives = np.r_[values, np.zeros(len(clean_test["epistemic"]), bool)]
-        for (uncertainty, _), auroc in metrics.detection_aurocs(scores, {flag: positives}).items():
-            run.metrics[f"detect_{flag}_{uncertainty}"] = auroc
-    run.uncertainty = {
-        "test": {k: v.tolist() for k, v in measures.items()},
-        "ood": {k: v.tolist() for k, v in ood_measures.items()},
-    }
-    bins = metrics.reliability_bins(probs, labels)
-    run.reliability = {k: np.asarray(v, dtype=float).tolist() for k, v in bins.items()}
-    run.ood_scores = {"id": measures["epistemic"].tolist(), "ood": ood_measures["epistemic"].tolist()}
-    return run
+class Runner:
+    """Runs jobs one after another, keeping the current variant's encoded data and the predictions that post-hoc
+    fusion reuses."""
 
+    def __init__(self, config: BenchmarkConfig):
+        self.config = config
+        self.embedder = TextEmbedder(
+            cache_dir=config.cache_dir and text_embedding_dir(config.cache_dir),
+            mask_class_words=config.mask_class_words,
+        )
+        self._data_key, self._data, self._predictions = None, None, {}
 
-def run_benchmark(config: BenchmarkConfig) -> Path:
-    """Train and evaluate every (variant, method, modality); write results.json, report.md and plots into `out`."""
-    out = Path(config.out)
-    out.mkdir(parents=True, exist_ok=True)
-    embedder = TextEmbedder(cache_dir=config.cache_dir and text_embedding_dir(config.cache_dir))
-    train_config = TrainConfig(
-        epochs=config.epochs, batch_size=config.batch_size, lr=config.lr, seed=config.seed, progress=config.progress
-    )
-    runs: list[Run] = []
-    clean_measures: dict[tuple[str, str], dict] = {}
-    for variant in config.variants:
-        builder = Luma(variant, data_dir=config.data_dir, cache_dir=config.cache_dir, seed=config.seed)
-        builder.download_and_prepare()
-        data = {split: encode_records(builder.as_dataset(split), embedder) for split in ("train", "test", "ood")}
-        for method in config.methods:
-            predictions = _predictions(method, config, train_config, data)
-            for modality in config.modalities:
-                run = evaluate_run(
-                    Run(variant, method, modality),
-                    *predictions[modality],
-                    clean_measures.get((method, modality)),
-                    config.seed,
-                )
-                if variant == "clean":
-                    clean_measures[method, modality] = {k: np.asarray(v) for k, v in run.uncertainty["test"].items()}
-                runs.append(run)
-                print(f"{variant:<16} {method:<5} {modality:<11} accuracy {run.metrics['accuracy']:.3f}", flush=True)
-    (out / "results.json").write_text(json.dumps({"config": _jsonable(config), "runs": [asdict(r) for r in runs]}))
-    from baselines.report import write_report  # matplotlib is only needed here
+    def run(self, job: Job) -> RunResult:
+        data = self._variant_data(job)
+        predictions, histories = self._predict(job, data)
+        return evaluate_run(job, predictions, histories, data, self.config.epochs)
 
-    return write_report(runs, config, out)
+    def _variant_data(self, job: Job) -> dict:
+        key = (job.variant, job.parameters, job.data_seed)
+        if key != self._data_key:
+            builder = Luma(
+                job.variant,
+                data_dir=self.config.data_dir,
+                cache_dir=self.config.cache_dir,
+                seed=job.data_seed,
+                **dict(job.parameters),
+            )
+            builder.download_and_prepare()
+            splits = {split: builder.as_dataset(split) for split in ("train", "test", "ood")}
+            self._data = {split: encode_records(rows, self.embedder) for split, rows in splits.items()}
+            fields = [f for f in RECORD_FIELDS if f in splits["test"].column_names]
+            self._data["records"] = [row for s in ("test", "ood") for row in splits[s].select_columns(fields).to_list()]
+            self._data_key, self._predictions = key, {}
+        return self._data
 
+    def _predict(self, job: Job, data: dict) -> tuple[dict[str, Prediction], list[dict]]:
+        """Predictions on the validation split, test and ood, and the training histories behind them."""
+        if job in self._predictions:
+            return self._predictions[job]
+        if job.method in POSTHOC_FUSION:
+            parts = [
+                self._predict(replace(job, method=POSTHOC_FUSION[job.method], modality=m), data) for m in MODALITIES
+            ]
+            fused = {split: _late_fusion([p[split] for p, _ in parts]) for split in SPLITS}
+            result = fused, [h for _, histories in parts for h in histories]
+        else:
+            result = self._train(job, data)
+        self._predictions[job] = result
+        return result
 
-def _predictions(method: str, config: BenchmarkConfig, train_config: TrainConfig, data: dict) -> dict:
-    """(test, ood) predictions per requested modality set. As in the paper, the MCD and DE multimodal model is the
-    late fusion of the unimodal classifiers (their logits and sigmas averaged, pass by pass or member by member);
-    RCML's, TMC's and EDL's multimodal models are trained jointly, their losses being defined over the views
-    together."""
-    fused_from_unimodal = "multimodal" in config.modalities and method in ("mcd", "de")
-    unimodal = [m for m in MODALITIES if m in config.modalities or fused_from_unimodal]
-    sizes = {"mcd": {"passes": config.mc_passes}, "de": {"members": config.ensemble_size}}.get(method, {})
-    predictions = {}
-    for modalities in [(m,) for m in unimodal] + ([MODALITIES] if "multimodal" in config.modalities else []):
-        name = modalities[0] if len(modalities) == 1 else "multimodal"
-        if name == "multimodal" and fused_from_unimodal:
-            predictions[name] = tuple(_late_fusion([predictions[m][i] for m in MODALITIES]) for i in (0, 1))
-            continue
-        model = make_method(method, modalities, train_config, **sizes)
-        model.fit(data["train"])
-        predictions[name] = (model.predict(data["test"]), model.predict(data["ood"]))
-    return predictions
+    def _train(self, job: Job, data: dict) -> tuple[dict[str, Prediction], list[dict]]:
+        config = self.config
+        train_config = TrainConfig(
+            epochs=config.epochs,
+            batch_size=config.batch_size,
+            lr=config.lr,
+            patience=config.patience,
+            seed=job.seed,
+            progress=config.progress,
+        )
+        sizes = {
+            "mcd": {"passes": config.mc_passes},
+            "de": {"members": config.ensemble_size},
+        }.get(job.method, {"anneal_epochs": max(1, round(ANNEAL_SHARE * config.epochs))})
+        modalities = MODALITIES if job.modality == "multimodal" else (job.modality,)
+        model = make_method(job.method, modalities, train_config, **sizes)
+        history = model.fit(data["train"])
+        histories = history if isinstance(history, list) else [history]
+        val = {key: values[histories[0]["val_indices"]] for key, values in data["train"].items()}
+        predictions = {
+            "val": model.predict(val),
+            "test": model.predict(data["test"]),
+            "ood": model.predict(data["ood"]),
+        }
+        return predictions, histories
 
 
 def _late_fusion(predictions: list[Prediction]) -> Prediction:
+    """Logits and sigmas of separately trained models averaged, pass by pass or member by member."""
     return replace(
         predictions[0],
         mu=np.mean([p.mu for p in predictions], axis=0),
@@ -167,5 +208,124 @@ def _late_fusion(predictions: list[Prediction]) -> Prediction:
     )
 
 
-def _jsonable(config: BenchmarkConfig) -> dict:
-    return {k: str(v) if isinstance(v, Path) else v for k, v in asdict(config).items()}
+def _scores(prediction: Prediction, rng: np.random.Generator) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Probabilities and every uncertainty score of one split: the method's own measures, energy and max-logit."""
+    probs, measures = predictive(prediction, rng)
+    logits = prediction.logits()
+    measures["energy"] = energy(logits).mean(axis=0)
+    measures["max_logit"] = negative_max_logit(logits).mean(axis=0)
+    return probs, measures
+
+
+def evaluate_run(job: Job, predictions: dict[str, Prediction], histories: list[dict], data: dict, budget: int):
+    """The metrics of one run (`evaluate_predictions`' report flattened, plus convergence, temperature scaling and
+    conformal sets fitted on the validation split) and the per-record values that its intervals resample."""
+    rng = generator(job.seed, "benchmark", job.variant, job.method, job.modality, job.data_seed)
+    outputs = {split: _scores(predictions[split], rng) for split in SPLITS}
+    probs = np.concatenate([outputs[s][0] for s in ("test", "ood")])
+    scores = {name: np.r_[outputs["test"][1][name], outputs["ood"][1][name]] for name in outputs["test"][1]}
+    records = data["records"]
+    table = pd.DataFrame({"id": [row["id"] for row in records], "probs": list(probs)})
+    for name, values in scores.items():
+        table[f"u_{name}"] = values
+    report = evaluate_predictions(table, records, name=job.label())
+    result = RunResult(job, metrics=_flatten(report))
+    known = ~np.array([bool(row["is_ood"]) for row in records])
+    val_labels = predictions["val"].labels
+    result.metrics.update(
+        **{f"mean_{name}": float(values[known].mean()) for name, values in scores.items()},
+        **_posthoc(predictions, outputs["val"][0], val_labels, probs[known], records, known, rng),
+        **_convergence(histories, budget),
+    )
+    result.records = _record_values(probs, scores, records, known)
+    bins = metrics.reliability_bins(probs[known], result.records["label"][known])
+    result.reliability = {k: np.asarray(v, dtype=float).tolist() for k, v in bins.items()}
+    return result
+
+
+def _flatten(report: dict) -> dict[str, float]:
+    flat = dict(report["classification"])
+    for score, values in report["selective"].items():
+        flat.update({f"{name}_{score}": value for name, value in values.items()})
+    for score, values in report["ood_detection"].items():
+        flat.update({f"ood_{name}_{score}": value for name, value in values.items()})
+    for flag, by_score in report["noise_detection"].items():
+        flat.update({f"detect_{flag}_{score}": value for score, value in by_score.items()})
+    return flat
+
+
+def _posthoc(predictions, val_probs, val_labels, test_probs, records, known, rng) -> dict[str, float]:
+    """Temperature scaling and split conformal (APS) fitted on the validation split, scored on the test records."""
+    labels = np.array([row["label"] for row in records])[known]
+    temperature = fit_temperature(predictions["val"].logits(), val_labels)
+    logits = np.concatenate([predictions[s].logits() for s in ("test", "ood")], axis=-2)[:, known]
+    scaled = temperature_probs(logits, temperature)
+    sets = conformal.calibrate(val_probs, val_labels, CONFORMAL_ALPHA, rng).predict(test_probs, rng)
+    return {
+        "temperature": temperature,
+        "ece_temperature_scaled": metrics.ece(scaled, labels),
+        "nll_temperature_scaled": metrics.nll(np.clip(scaled, 1e-12, 1.0), labels),
+        "conformal_coverage": conformal.coverage(sets, labels),
+        "conformal_set_size": conformal.mean_set_size(sets),
+    }
+
+
+def _convergence(histories: list[dict], budget: int) -> dict[str, float]:
+    """Best and last epoch over the networks of a run (the latest member's); `at_budget` 1 when a network's best
+    epoch was the budget's last (it may still have been improving)."""
+    best = max(h["best_epoch"] for h in histories)
+    return {
+        "best_epoch": float(best),
+        "epochs_run": float(max(len(h["val_loss"]) for h in histories)),
+        "budget": float(budget),
+        "at_budget": float(best >= budget),
+    }
+
+
+def _record_values(probs, scores, records, known) -> dict[str, np.ndarray]:
+    """Per record (test then ood): the values that the bootstrap resamples."""
+    labels = np.array([row["label"] for row in records])
+    clean = np.array([row["clean_label"] for row in records])
+    predicted = probs.argmax(axis=1)
+    values = {
+        "label": labels,
+        "is_ood": ~known,
+        "tested": known & np.array([row["id"].startswith("test-") for row in records]),
+        "correct": predicted == labels,
+        "correct_clean_label": predicted == clean,
+        "confidence": probs.max(axis=1),
+        "nll": -np.log(np.clip(probs[np.arange(len(labels)), np.where(known, labels, 0)], 1e-12, 1.0)),
+        "score:one_minus_p_label": 1.0 - probs[np.arange(len(labels)), np.where(known, labels, 0)],
+        **{f"score:{name}": values for name, values in scores.items()},
+        "score:max_softmax": 1.0 - probs.max(axis=1),
+    }
+    for flag in provenance_flags(records[0]):
+        values[f"flag:{flag}"] = np.array([provenance_flags(row)[flag] for row in records])
+    return values
+
+
+def run_benchmark(config: BenchmarkConfig) -> Path:
+    """Run the grid, write results.json (every run's metrics), report.md and the figures into `config.out`."""
+    results = run_jobs(benchmark_jobs(config), config)
+    return write_outputs(results, config)
+
+
+def run_jobs(jobs: list[Job], config: BenchmarkConfig) -> list[RunResult]:
+    runner = Runner(config)
+    results = []
+    for number, job in enumerate(jobs, 1):
+        results.append(runner.run(job))
+        accuracy = results[-1].metrics["accuracy"]
+        print(f"[{number}/{len(jobs)}] {job.label()}: accuracy {accuracy:.3f}", flush=True)
+    return results
+
+
+def write_outputs(results: list[RunResult], config: BenchmarkConfig, sweep: dict | None = None) -> Path:
+    from baselines.report import write_report  # matplotlib is only needed here
+
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    runs = [{"job": asdict(r.job), "metrics": r.metrics} for r in results]
+    settings = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(config).items()}
+    (out / "results.json").write_text(json.dumps({"config": settings, "sweep": sweep, "runs": runs}, default=str))
+    return write_report(results, config, out, sweep)

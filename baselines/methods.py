@@ -150,7 +150,8 @@ class MCDropout(_TwoHeadMethod):
 
 
 class DeepEnsemble(_TwoHeadMethod):
-    """`members` late-fusion models; member m is initialised and trained with seed `train_config.seed + m`."""
+    """`members` late-fusion models; member m is initialised and trained with seed `train_config.seed + m`, all on the
+    same training records (one validation split, that of `train_config`)."""
 
     method = "de"
 
@@ -164,7 +165,9 @@ class DeepEnsemble(_TwoHeadMethod):
         for m in range(self.members):
             seed = self.config.seed + m
             model = self._new_model(seed)
-            self.history.append(train(model, self.loss, data, replace(self.config, seed=seed)))
+            # Every member sees the same training records (no bagging): only its initial weights and order differ.
+            split_seed = self.config.seed if self.config.split_seed is None else self.config.split_seed
+            self.history.append(train(model, self.loss, data, replace(self.config, seed=seed, split_seed=split_seed)))
             self.models.append(model)
         return self.history
 

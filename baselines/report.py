@@ -1,4 +1,5 @@
-"""The benchmark report: report.md in the form of the paper's Tables 1-2, the other metrics, and PNG plots."""
+"""The benchmark report: report.md (every cell mean +- std over its runs with a bootstrap 95% interval, paired tests
+between methods, convergence) and PNG plots."""
 
 from __future__ import annotations
 
@@ -10,86 +11,219 @@ matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from baselines.aggregate import SIGNIFICANCE, aggregate, compare  # noqa: E402
 from baselines.metrics import roc_curve  # noqa: E402
+from luma_builders.mini.source import MINI_MARKER  # noqa: E402
 
-METHOD_NAMES = {"mcd": "MC Dropout", "de": "Deep Ensemble", "rcml": "RCML", "edl": "EDL", "tmc": "TMC"}
+METHOD_NAMES = {
+    "mcd": "MC Dropout",
+    "de": "Deep Ensemble",
+    "rcml": "RCML",
+    "edl": "EDL",
+    "tmc": "TMC",
+    "mcd_posthoc": "MC Dropout, post-hoc fusion",
+    "de_posthoc": "Deep Ensemble, post-hoc fusion",
+}
 # Paper, Table 2: OOD AUROC from epistemic uncertainty (RCML was reported multimodal only).
 PAPER_OOD_AUROC = {
     "mcd": {"image": 0.54, "audio": 0.47, "text": 0.53, "multimodal": 0.50},
     "de": {"image": 0.54, "audio": 0.49, "text": 0.54, "multimodal": 0.50},
     "rcml": {"multimodal": 0.91},
 }
-QUALITY = ("accuracy", "nll", "brier", "ece", "aurc", "ood_auroc", "ood_aupr", "ood_fpr95")
+HEADLINE = (("accuracy", "accuracy"), ("ece", "ECE"), ("ood_auroc_epistemic", "OOD AUROC (epistemic)"))
+SCORES = ("aleatoric", "epistemic", "total", "max_softmax", "energy", "max_logit")
+DETECTION_SCORES = (*SCORES, "one_minus_p_label")
+QUALITY = ("accuracy", "accuracy_clean_label", "nll", "brier", "ece")
+POSTHOC = ("ece", "ece_temperature_scaled", "temperature", "conformal_coverage", "conformal_set_size")
 
 
 def _fmt(value: float | None, digits: int = 3) -> str:
     return "-" if value is None or not np.isfinite(value) else f"{value:.{digits}f}"
 
 
-def _change(value: float, reference: float) -> str:
-    return "-" if not reference else f"{100 * (value - reference) / abs(reference):+.0f}%"
+def _cell_text(stat, digits: int = 3) -> str:
+    """mean +- std [low, high] (the interval only where the metric was resampled)."""
+    if stat is None or not np.isfinite(stat.mean):
+        return "-"
+    text = f"{stat.mean:.{digits}f} ± {stat.std:.{digits}f}"
+    if np.isfinite(stat.low):
+        text += f" [{stat.low:.{digits - 1}f}, {stat.high:.{digits - 1}f}]"
+    return text
 
 
-def _table(header: list[str], rows: list[list[str]]) -> str:
+def markdown_table(header: list[str], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
 
 
-def table1(runs, variants, methods, modality: str) -> str:
-    """Paper Table 1: absolute accuracy and mean uncertainties on clean, % change on every other variant."""
-    by_key = {(r.variant, r.method, r.modality): r.metrics for r in runs}
+def _variant_name(variant: str, parameters: tuple) -> str:
+    return variant + "".join(f" {k}={v}" for k, v in parameters)
+
+
+def _stat(cells, key, metric):
+    cell = cells.get(key)
+    return cell.stats.get(metric) if cell else None
+
+
+def headline_tables(cells, methods, modalities) -> list[str]:
+    """Per variant and headline metric: methods x modalities."""
+    sections = []
+    for variant, parameters in dict.fromkeys(key[:2] for key in cells):
+        for metric, title in HEADLINE:
+            rows = [
+                [
+                    METHOD_NAMES[m],
+                    *(_cell_text(_stat(cells, (variant, parameters, m, mod), metric)) for mod in modalities),
+                ]
+                for m in methods
+                if any((variant, parameters, m, mod) in cells for mod in modalities)
+            ]
+            sections += [
+                f"### {_variant_name(variant, parameters)}: {title}",
+                markdown_table(["method", *modalities], rows),
+            ]
+    return sections
+
+
+def table1(cells, variants, methods, modality: str) -> str:
+    """Paper Table 1 (means): clean accuracy and mean uncertainties absolute, other variants as % change."""
     header = ["method", "clean acc", "clean ale", "clean epi"]
     for variant in variants[1:]:
         header += [f"{variant} acc", f"{variant} ale", f"{variant} epi"]
     rows = []
     for method in methods:
-        clean = by_key.get(("clean", method, modality))
+        clean = cells.get(("clean", (), method, modality))
         if clean is None:
             continue
-        row = [
-            METHOD_NAMES[method],
-            _fmt(clean["accuracy"]),
-            _fmt(clean["mean_aleatoric"]),
-            _fmt(clean["mean_epistemic"]),
-        ]
+        keys = ("accuracy", "mean_aleatoric", "mean_epistemic")
+        row = [METHOD_NAMES[method], *(_fmt(clean.stats[k].mean) for k in keys)]
         for variant in variants[1:]:
-            other = by_key.get((variant, method, modality))
-            row += [
-                _change(other[key], clean[key]) if other else "-"
-                for key in ("accuracy", "mean_aleatoric", "mean_epistemic")
-            ]
+            other = cells.get((variant, (), method, modality))
+            for k in keys:
+                base = clean.stats[k].mean
+                change = 100 * (other.stats[k].mean - base) / abs(base) if other and base else float("nan")
+                row.append("-" if not np.isfinite(change) else f"{change:+.0f}%")
         rows.append(row)
-    return _table(header, rows)
+    return markdown_table(header, rows)
 
 
-def table2(runs, methods, modalities) -> str:
+def table2(cells, methods, modalities) -> str:
     """Paper Table 2: OOD AUROC from epistemic uncertainty on clean, ours (paper)."""
-    by_key = {(r.method, r.modality): r.metrics for r in runs if r.variant == "clean"}
     rows = []
     for method in methods:
         row = [METHOD_NAMES[method]]
         for modality in modalities:
-            ours = by_key.get((method, modality), {}).get("ood_auroc")
+            ours = _stat(cells, ("clean", (), method, modality), "ood_auroc_epistemic")
             paper = PAPER_OOD_AUROC.get(method, {}).get(modality)
-            row.append(f"{_fmt(ours, 2)} ({_fmt(paper, 2)})")
+            row.append(f"{_cell_text(ours, 2)} ({_fmt(paper, 2)})")
         rows.append(row)
-    return _table(["method", *modalities], rows)
+    return markdown_table(["method", *modalities], rows)
 
 
-def quality_table(runs) -> str:
-    rows = [[r.variant, METHOD_NAMES[r.method], r.modality, *(_fmt(r.metrics.get(k)) for k in QUALITY)] for r in runs]
-    return _table(["variant", "method", "modality", *QUALITY], rows)
+def _per_run_table(cells, columns: list[tuple[str, str]], digits: int = 3) -> str:
+    """One row per cell, one column per (metric, title); cells lacking every metric are left out."""
+    rows = []
+    for (variant, parameters, method, modality), cell in cells.items():
+        if any(metric in cell.stats for metric, _ in columns):
+            texts = [_cell_text(cell.stats.get(metric), digits) for metric, _ in columns]
+            rows.append([_variant_name(variant, parameters), METHOD_NAMES[method], modality, *texts])
+    return markdown_table(["variant", "method", "modality", *(title for _, title in columns)], rows) if rows else ""
 
 
-def detection_table(runs) -> str:
-    keys = sorted({k for r in runs for k in r.metrics if k.startswith("detect_")})
+def detection_tables(cells) -> list[str]:
+    flags = sorted({k.split("_", 1)[1] for c in cells.values() for k in c.stats if k.startswith("detect_")})
+    sections = []
+    for flag in sorted({f for f in (_flag_of(k, cells) for k in flags) if f}):
+        columns = [(f"detect_{flag}_{score}", score) for score in DETECTION_SCORES]
+        sections += [f"### {flag}", _per_run_table(cells, columns)]
+    return sections or ["No variant flags some but not all of its test records: nothing to detect."]
+
+
+def _flag_of(rest: str, cells) -> str | None:
+    """The flag of a detection metric's name after `detect_` (flags and scores both contain underscores)."""
+    for score in DETECTION_SCORES:
+        if rest.endswith("_" + score):
+            return rest.removesuffix("_" + score)
+    return None
+
+
+def convergence_table(cells) -> tuple[str, list[str]]:
+    rows, warnings = [], []
+    for (variant, parameters, method, modality), cell in cells.items():
+        s = cell.stats
+        at_budget = int(round(s["at_budget"].mean * s["at_budget"].runs))
+        rows.append(
+            [
+                _variant_name(variant, parameters),
+                METHOD_NAMES[method],
+                modality,
+                f"{s['best_epoch'].mean:.1f} / {s['budget'].mean:.0f}",
+                f"{s['epochs_run'].mean:.1f}",
+                f"{at_budget} of {s['at_budget'].runs}",
+            ]
+        )
+        if at_budget:
+            warnings.append(
+                f"- **{METHOD_NAMES[method]} {modality} on {_variant_name(variant, parameters)}**: the best epoch was "
+                f"the last of the budget in {at_budget} of {s['at_budget'].runs} runs; it may not have converged "
+                "(raise --epochs)."
+            )
+    header = ["variant", "method", "modality", "best epoch / budget", "epochs run", "runs best at budget"]
+    return markdown_table(header, rows), warnings
+
+
+def comparison_section(comparisons) -> list[str]:
+    if not comparisons:
+        return ["A single method per cell: nothing to compare."]
+    significant = [c for c in comparisons if c.p_holm < SIGNIFICANCE]
     rows = [
-        [r.variant, METHOD_NAMES[r.method], r.modality, *(_fmt(r.metrics.get(k)) for k in keys)]
-        for r in runs
-        if any(k in r.metrics for k in keys)
+        [
+            _variant_name(c.variant, c.parameters),
+            c.modality,
+            c.metric,
+            f"{METHOD_NAMES[c.first]} − {METHOD_NAMES[c.second]}",
+            f"{c.difference:+.3f} [{c.low:+.3f}, {c.high:+.3f}]",
+            f"{c.p_holm:.3g}",
+        ]
+        for c in significant
     ]
-    names = [k.removeprefix("detect_") for k in keys]
-    return _table(["variant", "method", "modality", *names], rows) if rows else "No variant injected flagged noise."
+    text = (
+        f"{len(comparisons)} paired comparisons (every pair of methods, per variant and modality, on "
+        f"{', '.join(sorted({c.metric for c in comparisons}))}); paired bootstrap over the same resampled records, "
+        f"p-values Holm-adjusted over all of them. {len(significant)} differ at the {SIGNIFICANCE:g} level; "
+        "any difference not listed here is not claimed."
+    )
+    header = ["variant", "modality", "metric", "difference", "mean [95% interval]", "p (Holm)"]
+    return [text, markdown_table(header, rows) if rows else ""]
+
+
+def source_line(config) -> str:
+    """The report's first line: what data the numbers come from."""
+    if config.data_dir is None:
+        return "**Source: the published LUMA** (Hugging Face Hub `bezirganyan/LUMA`, CIFAR-10/100)."
+    folder = Path(config.data_dir)
+    if (folder / MINI_MARKER).exists():
+        return (
+            "**Source: the embedded synthetic mini source (`luma mini`), not the published LUMA.** These numbers test "
+            "the pipeline; they say nothing about the methods on LUMA and are not comparable with the paper."
+        )
+    return f"**Source: `{folder.name}`, not the published LUMA**: not comparable with the paper's numbers."
+
+
+def settings_line(config) -> str:
+    masked = "masked" if config.mask_class_words else "kept"
+    return " ".join(
+        [
+            f"Each cell: mean ± standard deviation over {config.seeds} training seed(s) x {config.data_seeds} data",
+            f"seed(s), and [a 95% bootstrap interval] from {config.bootstrap} resamplings of both the runs and the",
+            "test records (stratified by in/out of distribution).",
+            f"Training: at most {config.epochs} epochs, early stopping after {config.patience} epochs without a lower",
+            f"validation loss (best weights restored), batches of {config.batch_size}, learning rate {config.lr};",
+            f"Deep Ensemble of {config.ensemble_size} members on the same data; {config.mc_passes} MC Dropout passes;",
+            f"class words in texts {masked}. MCD/DE: aleatoric = expected entropy, epistemic = mutual information;",
+            "Dirichlet methods: aleatoric = expected entropy of the Dirichlet, epistemic = K / a0.",
+        ]
+    )
 
 
 def _reference(modalities) -> str:
@@ -97,85 +231,120 @@ def _reference(modalities) -> str:
     return "multimodal" if "multimodal" in modalities else modalities[0]
 
 
-def plot_reliability(runs, methods, modality: str, path: Path) -> None:
-    chosen = [r for r in runs if r.variant == "clean" and r.modality == modality and r.method in methods]
+def plot_reliability(cells, methods, modality: str, path: Path) -> None:
+    chosen = [(m, cells[key]) for m in methods if (key := ("clean", (), m, modality)) in cells]
+    if not chosen:
+        return
     fig, axes = plt.subplots(1, len(chosen), figsize=(4 * len(chosen), 4), squeeze=False)
-    for ax, run in zip(axes[0], chosen, strict=True):
-        bins = run.reliability
+    for ax, (method, cell) in zip(axes[0], chosen, strict=True):
+        bins = cell.runs[0].reliability
         edges = np.asarray(bins["edges"])
         ax.bar(edges[:-1], np.nan_to_num(bins["accuracy"]), width=np.diff(edges), align="edge", edgecolor="k")
         ax.plot([0, 1], [0, 1], "r--")
-        ax.set(title=f"{METHOD_NAMES[run.method]} (ECE {run.metrics['ece']:.3f})", xlabel="confidence")
-    axes[0][0].set_ylabel("accuracy")
+        ece = cell.stats["ece"]
+        ax.set(title=f"{METHOD_NAMES[method]} (ECE {ece.mean:.3f} ± {ece.std:.3f})", xlabel="confidence")
+    axes[0][0].set_ylabel("accuracy (first seed)")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
 
 
-def plot_distributions(runs, methods, variants, modality: str, path: Path) -> None:
+def plot_distributions(cells, methods, modality: str, path: Path) -> None:
+    """Histograms of aleatoric and epistemic uncertainty on the test records, one colour per variant (first seed)."""
     fig, axes = plt.subplots(2, len(methods), figsize=(4 * len(methods), 6), squeeze=False)
     for column, method in enumerate(methods):
         for row, measure in enumerate(("aleatoric", "epistemic")):
             ax = axes[row][column]
-            for run in runs:
-                if run.method == method and run.modality == modality and run.variant in variants:
-                    ax.hist(run.uncertainty["test"][measure], bins=30, alpha=0.5, label=run.variant, density=True)
+            for (variant, parameters, m, mod), cell in cells.items():
+                if m == method and mod == modality:
+                    records = cell.runs[0].records
+                    values = records[f"score:{measure}"][~records["is_ood"]]
+                    ax.hist(values, bins=30, alpha=0.5, density=True, label=_variant_name(variant, parameters))
             ax.set(title=f"{METHOD_NAMES[method]}: {measure}", xlabel="uncertainty on test")
-            ax.legend(fontsize=7)
+            if ax.has_data():
+                ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
 
 
-def plot_ood_roc(runs, methods, modality: str, path: Path) -> None:
+def plot_ood_roc(cells, methods, modality: str, path: Path) -> None:
     fig, ax = plt.subplots(figsize=(5, 5))
-    for run in runs:
-        if run.variant == "clean" and run.modality == modality and run.method in methods:
-            scores = np.r_[run.ood_scores["id"], run.ood_scores["ood"]]
-            positives = np.r_[np.zeros(len(run.ood_scores["id"]), bool), np.ones(len(run.ood_scores["ood"]), bool)]
-            fpr, tpr = roc_curve(scores, positives)
-            ax.plot(fpr, tpr, label=f"{METHOD_NAMES[run.method]} (AUROC {run.metrics['ood_auroc']:.2f})")
+    for method in methods:
+        cell = cells.get(("clean", (), method, modality))
+        if cell is None:
+            continue
+        records = cell.runs[0].records
+        fpr, tpr = roc_curve(records["score:epistemic"], records["is_ood"])
+        stat = cell.stats["ood_auroc_epistemic"]
+        ax.plot(fpr, tpr, label=f"{METHOD_NAMES[method]} (AUROC {stat.mean:.2f} ± {stat.std:.2f})")
     ax.plot([0, 1], [0, 1], "k:")
     ax.set(title=f"OOD detection from epistemic uncertainty ({modality})", xlabel="FPR", ylabel="TPR")
-    ax.legend()
+    ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
 
 
-def write_report(runs, config, out: Path) -> Path:
-    variants, methods, modalities = list(config.variants), list(config.methods), list(config.modalities)
+def write_report(results, config, out: Path, sweep: dict | None = None) -> Path:
+    cells = aggregate(results, config.bootstrap, config.first_seed)
+    methods, modalities = list(config.methods), list(config.modalities)
     shown = _reference(modalities)
-    plot_reliability(runs, methods, shown, out / "reliability.png")
-    plot_distributions(runs, methods, variants, shown, out / "uncertainty_distributions.png")
-    plot_ood_roc(runs, methods, shown, out / "ood_roc.png")
-    sections = [
-        "# LUMA benchmark",
-        f"Source: {config.data_dir or 'the published LUMA sources'}; seed {config.seed}; {config.epochs} epochs "
-        f"at most (early stopping on a validation split, best weights restored); Deep Ensemble of "
-        f"{config.ensemble_size}; {config.mc_passes} MC Dropout passes. Uncertainties are measured on `test`. "
-        "MCD/DE: aleatoric = expected entropy, epistemic = mutual information; "
-        "RCML: aleatoric = expected entropy of the Dirichlet, epistemic = K / a0.",
-    ]
-    if "clean" in variants:
-        for modality in modalities:
-            sections += [
-                f"## Table 1 ({modality}): clean absolute, other variants as % change from clean",
-                table1(runs, variants, methods, modality),
-            ]
-        sections += [
-            "## Table 2: OOD AUROC from epistemic uncertainty, ours (paper)",
-            table2(runs, methods, modalities),
-        ]
+    plot_reliability(cells, methods, shown, out / "reliability.png")
+    plot_ood_roc(cells, methods, shown, out / "ood_roc.png")
+    plot_distributions(cells, methods, shown, out / "uncertainty_distributions.png")
+    convergence, warnings = convergence_table(cells)
+    sections = [source_line(config), "# LUMA benchmark", settings_line(config)]
+    if warnings:
+        sections += ["## Convergence warnings", "\n".join(warnings)]
+    if sweep is not None:
+        from baselines.sweep import sweep_section
+
+        sections += sweep_section(cells, sweep, out)
+    sections += ["## Accuracy, calibration and OOD detection", *headline_tables(cells, methods, modalities)]
+    sections += _paper_tables(cells, config, methods, modalities)
     sections += [
-        "## Accuracy, calibration, selective risk and OOD detection (test split)",
-        quality_table(runs),
-        "## Injected-noise detection: AUROC of each uncertainty for flagged vs clean records",
-        "Where a variant flags every test record (sample noise at ratio 1), the clean test records are the negatives.",
-        detection_table(runs),
+        "## Classification (accuracy against the observed label and against the clean label, before switching)",
+        _per_run_table(cells, [(k, k) for k in QUALITY]),
+        "## Injected-noise detection, within each run",
+        "AUROC of each score for telling a variant's flagged test records from its unflagged ones, in the same "
+        "model's predictions. `one_minus_p_label` = 1 − p(observed label | x) is the label-aware score: a label-free "
+        "uncertainty cannot see a switched label.",
+        *detection_tables(cells),
+        "## Selective classification: AURC and AUGRC from each uncertainty (lower is better)",
+        _per_run_table(cells, [(f"aurc_{s}", f"AURC {s}") for s in SCORES]),
+        _per_run_table(cells, [(f"augrc_{s}", f"AUGRC {s}") for s in SCORES]),
+        "## OOD detection from each score (AUROC)",
+        _per_run_table(cells, [(f"ood_auroc_{s}", s) for s in SCORES]),
+        "## Post-hoc: temperature scaling and split conformal prediction (APS, 90% target), fitted on validation",
+        _per_run_table(cells, [(k, k) for k in POSTHOC]),
+        "## Paired comparisons between methods",
+        *comparison_section(compare(cells)),
+        "## Convergence",
+        convergence,
         "## Plots",
         "![reliability](reliability.png)\n![distributions](uncertainty_distributions.png)\n![ood roc](ood_roc.png)",
     ]
     path = out / "report.md"
-    path.write_text("\n\n".join(sections) + "\n")
+    path.write_text("\n\n".join(s for s in sections if s) + "\n")
     return path
+
+
+def _paper_tables(cells, config, methods, modalities) -> list[str]:
+    """Tables 1 and 2 in the paper's form; Table 2 sets the paper's numbers beside ours for the published data only."""
+    variants = list(dict.fromkeys(key[0] for key in cells if not key[1]))
+    if "clean" not in variants:
+        return []
+    variants = ["clean", *(v for v in variants if v != "clean")]
+    sections = []
+    for modality in modalities:
+        sections += [
+            f"## Table 1 ({modality}): clean absolute, other variants as % change from clean (means)",
+            table1(cells, variants, methods, modality),
+        ]
+    if config.data_dir is None:
+        sections += [
+            "## Table 2: OOD AUROC from epistemic uncertainty, ours (paper)",
+            table2(cells, methods, modalities),
+        ]
+    return sections

@@ -28,6 +28,7 @@ class TrainConfig:
     lr_factor: float = 0.5
     val_fraction: float = 0.1
     seed: int = 0
+    split_seed: int | None = None  # the validation split's seed; None: `seed`. Deep Ensemble members share one split
     device: str | None = None  # None: CUDA when available, else CPU
     progress: bool = True
 
@@ -94,7 +95,8 @@ def train(model: nn.Module, loss_fn: LossFn, data: dict[str, torch.Tensor], conf
     device = resolve_device(config.device)
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
-    train_idx, val_idx = split_indices(data["label"], config.val_fraction, generator)
+    splitter = generator if config.split_seed is None else torch.Generator().manual_seed(config.split_seed)
+    train_idx, val_idx = split_indices(data["label"], config.val_fraction, splitter)
     model.to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(

@@ -205,8 +205,9 @@ def _push(args) -> None:
     print(push(args.folder, args.repo_id, private=args.private))
 
 
-def _benchmark(args) -> None:
-    from baselines.benchmark import DEFAULT_MODALITIES, METHOD_CHOICES, BenchmarkConfig, run_benchmark
+def _benchmark_config(args):
+    """A BenchmarkConfig from the options given; options not given keep its defaults, written in one place."""
+    from baselines.benchmark import DEFAULT_MODALITIES, METHOD_CHOICES, BenchmarkConfig
 
     def names(text: str, allowed: tuple[str, ...], option: str) -> tuple[str, ...]:
         chosen = tuple(n.strip() for n in text.split(",") if n.strip())
@@ -216,24 +217,46 @@ def _benchmark(args) -> None:
             raise SystemExit(f"error: {option}: unknown {unknown or text!r}; {hint}choose from {', '.join(allowed)}")
         return chosen
 
-    # Options not given keep BenchmarkConfig's defaults, so they are written in one place.
     allowed = {
         "variants": tuple(c.name for c in CONFIGS) + tuple(CONFIG_ALIASES),
         "methods": METHOD_CHOICES,
         "modalities": DEFAULT_MODALITIES,
     }
+    numbers = ("epochs", "patience", "ensemble_size", "mc_passes", "seeds", "data_seeds", "first_seed", "bootstrap")
     given = {
         key: names(value, allowed[key], f"--{key}") if key in allowed else value
-        for key in ("variants", "methods", "modalities", "epochs", "ensemble_size", "mc_passes", "seed")
-        if (value := getattr(args, key)) is not None
+        for key in (*allowed, *numbers)
+        if (value := getattr(args, key, None)) is not None
     }
-    config = BenchmarkConfig(
-        out=Path(args.out),
-        data_dir=_resolve_source(args.source),
-        cache_dir=str(luma_home() / "datasets"),
-        **given,
+    if args.keep_class_words:
+        given["mask_class_words"] = False
+    return BenchmarkConfig(
+        out=Path(args.out), data_dir=_resolve_source(args.source), cache_dir=str(luma_home() / "datasets"), **given
     )
-    print(f"report: {run_benchmark(config)}")
+
+
+def _benchmark(args) -> None:
+    from baselines.benchmark import run_benchmark
+
+    print(f"report: {run_benchmark(_benchmark_config(args))}")
+
+
+def _sweep(args) -> None:
+    from baselines.sweep import run_sweep
+
+    levels = {}
+    for pair in args.levels:
+        key, sep, text = pair.partition("=")
+        values = [parse_parameters([f"{key}={value}"])[key] for value in text.split(",")] if sep else []
+        if len(values) < 2:
+            raise SystemExit(f"error: expected PARAM=v1,v2,... with at least two levels, got {pair!r}")
+        levels[key] = values
+    args.variants = args.variant
+    config = _benchmark_config(args)
+    try:
+        print(f"report: {run_sweep(config, levels)}")
+    except ValueError as err:
+        raise SystemExit(f"error: {err}") from None
 
 
 def _add_variant_commands(commands) -> None:
@@ -299,16 +322,32 @@ def _add_hub_and_benchmark_commands(commands) -> None:
     push.set_defaults(run=_push)
 
     bench = commands.add_parser("benchmark", help="train and evaluate the uncertainty baselines; write report.md")
-    bench.add_argument("--source", default="mini", help="a folder, a base URL, 'mini' (default) or 'real'")
-    bench.add_argument("--variants", help="default: clean,low_diversity,label_noise_0.3,sample_noise")
-    bench.add_argument("--methods", help="default: mcd,de,rcml; also edl, tmc")
-    bench.add_argument("--modalities", help="default: image,audio,text,multimodal")
-    bench.add_argument("--out", required=True)
-    bench.add_argument("--epochs", type=int, help="default: 10")
-    bench.add_argument("--ensemble-size", type=int, help="default: 3 (the paper used 10)")
-    bench.add_argument("--mc-passes", type=int, help="default: 20")
-    bench.add_argument("--seed", type=int, help="default: 0")
+    bench.add_argument("--variants", help="default: clean,label_noise_0.3,sample_noise_0.5")
+    _add_training_options(bench)
     bench.set_defaults(run=_benchmark)
+
+    sweep = commands.add_parser("sweep", help="dose-response: train at every level of a parameter; plot and Spearman")
+    sweep.add_argument("levels", nargs="+", metavar="PARAM=v1,v2,...", help="e.g. label_switch_prob=0,0.1,0.3,0.5")
+    sweep.add_argument("--variant", default="clean", help="the variant the levels change (default: clean)")
+    _add_training_options(sweep)
+    sweep.set_defaults(run=_sweep)
+
+
+def _add_training_options(parser: argparse.ArgumentParser) -> None:
+    """The options `benchmark` and `sweep` share; their defaults are BenchmarkConfig's."""
+    parser.add_argument("--source", default="mini", help="a folder, a base URL, 'mini' (default) or 'real'")
+    parser.add_argument("--methods", help="default: mcd,de,rcml; also edl, tmc, mcd_posthoc, de_posthoc")
+    parser.add_argument("--modalities", help="default: image,audio,text,multimodal")
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--epochs", type=positive_int, help="the epoch budget (default: 30; early stopping)")
+    parser.add_argument("--patience", type=positive_int, help="epochs without a lower validation loss (default: 5)")
+    parser.add_argument("--ensemble-size", type=positive_int, help="default: 3 (the paper used 10)")
+    parser.add_argument("--mc-passes", type=positive_int, help="default: 20")
+    parser.add_argument("--seeds", type=positive_int, help="training seeds per cell (default: 3)")
+    parser.add_argument("--data-seeds", type=positive_int, help="variant seeds per cell (default: 1)")
+    parser.add_argument("--first-seed", type=int, help="seeds count up from here (default: 0)")
+    parser.add_argument("--bootstrap", type=positive_int, help="resamplings for intervals and tests (default: 1000)")
+    parser.add_argument("--keep-class-words", action="store_true", help="do not mask class words in texts")
 
 
 def _parser_with_parameters(commands, name: str, help: str) -> argparse.ArgumentParser:

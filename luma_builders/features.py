@@ -98,6 +98,18 @@ def mask_class_word(text: str, label: int, mask: str) -> str:
     return _class_word_pattern(int(label)).sub(mask, text)
 
 
+@lru_cache(maxsize=1)
+def _any_class_word_pattern() -> re.Pattern:
+    forms = sorted({form for label in range(len(CLASS_NAMES)) for form in class_word_forms(label)}, key=len)
+    return re.compile(rf"\b(?:{'|'.join(map(re.escape, reversed(forms)))})\b", re.IGNORECASE)
+
+
+def mask_class_words(text: str, mask: str) -> str:
+    """`text` with the words of all 50 classes (in-distribution and OOD) hidden as `mask_class_word` hides one: what a
+    model sees when it must not read the label off the text, whatever its label or whether it was switched."""
+    return _any_class_word_pattern().sub(mask, text)
+
+
 # --------------------------------------------------------------------------- model-free features
 
 _POOL = 4  # 32x32 pixels -> 8x8 cells

@@ -376,6 +376,13 @@ CONFIGS = [
         description="Every record noised: a corruption at severity 4, background noise at 3-5 dB SNR, text noise.",
     ),
     LumaConfig(
+        name="sample_noise_0.5",
+        image_noise_ratio=0.5,
+        audio_noise_ratio=0.5,
+        text_noise_ratio=0.5,
+        description="Half the records noised per modality, drawn independently: noisy and clean records side by side.",
+    ),
+    LumaConfig(
         name="conflict_0.4", conflict_ratio=0.4, description="40% of test records get one modality of class c+1."
     ),
     LumaConfig(name="ood", ood_in_test=True, description="Clean, with the OOD records injected and flagged in test."),

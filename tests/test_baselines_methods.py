@@ -287,10 +287,16 @@ def test_log_mel_of_a_spoken_word():
 
 @pytest.fixture(scope="module")
 def embedder(tmp_path_factory):
-    return TextEmbedder(cache_dir=str(tmp_path_factory.mktemp("text_cache")))
+    return TextEmbedder(cache_dir=str(tmp_path_factory.mktemp("text_cache")), mask_class_words=False)
 
 
-def test_text_embedder_mean_pools_masks_nothing_and_caches(embedder):
+def test_text_embedder_masks_every_class_word_by_default(embedder):
+    masking = TextEmbedder(cache_dir=str(embedder.cache_file.parent.parent))
+    np.testing.assert_array_equal(masking(["A dog chased two cats."]), embedder(["A [MASK] chased two [MASK]."]))
+    np.testing.assert_array_equal(masking(["a dog"]), masking(["a lion"]))  # whatever the class, or its label
+
+
+def test_text_embedder_mean_pools_and_caches(embedder):
     import transformers
 
     texts = ["A dog barks at the mailman.", "The tiger sleeps.", "A long sentence about a rocket " * 3]
@@ -308,7 +314,7 @@ def test_text_embedder_mean_pools_masks_nothing_and_caches(embedder):
     calls = embedder.model_calls
     np.testing.assert_array_equal(embedder(texts[::-1]), vectors[::-1])
     assert embedder.model_calls == calls  # all cached
-    fresh = TextEmbedder(cache_dir=str(embedder.cache_file.parent.parent))
+    fresh = TextEmbedder(cache_dir=str(embedder.cache_file.parent.parent), mask_class_words=False)
     np.testing.assert_array_equal(fresh(texts), vectors)
     assert fresh.model_calls == 0 and fresh._extractor is None  # read from the cache file, model never loaded
     assert embedder.cache_file.exists()

@@ -19,6 +19,7 @@ from luma_builders.features import (
     cached_features,
     extractor_from_name,
     mask_class_word,
+    mask_class_words,
     mel_filterbank,
 )
 
@@ -92,6 +93,15 @@ def test_words_that_merely_contain_the_class_word_are_untouched(word):
     text = UNTOUCHED[word]
     assert mask_class_word(text, CLASS_ID[word], M) == text
     assert mask_class_word(f"{text} {word}", CLASS_ID[word], M) == f"{text} {M}"
+
+
+def test_mask_class_words_hides_every_class_but_no_longer_word():
+    every = " ".join(form for word in CLASS_NAMES for form in FORMS[word])
+    assert set(mask_class_words(every, M).split()) == {M}
+    forms = {form for word in CLASS_NAMES for form in FORMS[word]}
+    kept = [token for text in UNTOUCHED.values() for token in text.split() if token.lower() not in forms]
+    assert mask_class_words(" ".join(kept), M) == " ".join(kept)
+    assert mask_class_words("The Woman, a seal and gray rays", M) == f"The {M}, a seal and gray {M}"
 
 
 def test_masking_is_case_insensitive_and_keeps_everything_else():
