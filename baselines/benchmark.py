@@ -17,6 +17,7 @@ are fitted on the validation split; energy and max-logit OOD scores come from ev
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -311,13 +312,24 @@ def run_benchmark(config: BenchmarkConfig) -> Path:
 
 
 def run_jobs(jobs: list[Job], config: BenchmarkConfig) -> list[RunResult]:
+    """Every job in order, one line each with the time so far and an estimate of the time left."""
     runner = Runner(config)
-    results = []
+    results, start = [], time.perf_counter()
     for number, job in enumerate(jobs, 1):
         results.append(runner.run(job))
+        elapsed = time.perf_counter() - start
+        left = elapsed / number * (len(jobs) - number)
         accuracy = results[-1].metrics["accuracy"]
-        print(f"[{number}/{len(jobs)}] {job.label()}: accuracy {accuracy:.3f}", flush=True)
+        print(
+            f"[{number}/{len(jobs)} {_minutes(elapsed)} elapsed, ~{_minutes(left)} left] {job.label()}: "
+            f"accuracy {accuracy:.3f}",
+            flush=True,
+        )
     return results
+
+
+def _minutes(seconds: float) -> str:
+    return f"{int(seconds // 60)}:{int(seconds % 60):02d}"
 
 
 def write_outputs(results: list[RunResult], config: BenchmarkConfig, sweep: dict | None = None) -> Path:
