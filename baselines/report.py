@@ -1,29 +1,16 @@
 """The benchmark report: report.md (every cell mean +- std over its runs with a bootstrap 95% interval, paired tests
-between methods, convergence) and PNG plots."""
+between methods, convergence) and the figures of `baselines.figures`."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")  # files only, no display
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+from baselines.aggregate import SIGNIFICANCE, aggregate, compare
+from baselines.figures import METHOD_NAMES, write_figures
+from luma_builders.mini.source import MINI_MARKER
 
-from baselines.aggregate import SIGNIFICANCE, aggregate, compare  # noqa: E402
-from baselines.metrics import roc_curve  # noqa: E402
-from luma_builders.mini.source import MINI_MARKER  # noqa: E402
-
-METHOD_NAMES = {
-    "mcd": "MC Dropout",
-    "de": "Deep Ensemble",
-    "rcml": "RCML",
-    "edl": "EDL",
-    "tmc": "TMC",
-    "mcd_posthoc": "MC Dropout, post-hoc fusion",
-    "de_posthoc": "Deep Ensemble, post-hoc fusion",
-}
 # Paper, Table 2: OOD AUROC from epistemic uncertainty (RCML was reported multimodal only).
 PAPER_OOD_AUROC = {
     "mcd": {"image": 0.54, "audio": 0.47, "text": 0.53, "multimodal": 0.50},
@@ -226,73 +213,10 @@ def settings_line(config) -> str:
     )
 
 
-def _reference(modalities) -> str:
-    """The modality the plots show: multimodal when it was run."""
-    return "multimodal" if "multimodal" in modalities else modalities[0]
-
-
-def plot_reliability(cells, methods, modality: str, path: Path) -> None:
-    chosen = [(m, cells[key]) for m in methods if (key := ("clean", (), m, modality)) in cells]
-    if not chosen:
-        return
-    fig, axes = plt.subplots(1, len(chosen), figsize=(4 * len(chosen), 4), squeeze=False)
-    for ax, (method, cell) in zip(axes[0], chosen, strict=True):
-        bins = cell.runs[0].reliability
-        edges = np.asarray(bins["edges"])
-        ax.bar(edges[:-1], np.nan_to_num(bins["accuracy"]), width=np.diff(edges), align="edge", edgecolor="k")
-        ax.plot([0, 1], [0, 1], "r--")
-        ece = cell.stats["ece"]
-        ax.set(title=f"{METHOD_NAMES[method]} (ECE {ece.mean:.3f} ± {ece.std:.3f})", xlabel="confidence")
-    axes[0][0].set_ylabel("accuracy (first seed)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-
-
-def plot_distributions(cells, methods, modality: str, path: Path) -> None:
-    """Histograms of aleatoric and epistemic uncertainty on the test records, one colour per variant (first seed)."""
-    fig, axes = plt.subplots(2, len(methods), figsize=(4 * len(methods), 6), squeeze=False)
-    for column, method in enumerate(methods):
-        for row, measure in enumerate(("aleatoric", "epistemic")):
-            ax = axes[row][column]
-            for (variant, parameters, m, mod), cell in cells.items():
-                if m == method and mod == modality:
-                    records = cell.runs[0].records
-                    values = records[f"score:{measure}"][~records["is_ood"]]
-                    ax.hist(values, bins=30, alpha=0.5, density=True, label=_variant_name(variant, parameters))
-            ax.set(title=f"{METHOD_NAMES[method]}: {measure}", xlabel="uncertainty on test")
-            if ax.has_data():
-                ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-
-
-def plot_ood_roc(cells, methods, modality: str, path: Path) -> None:
-    fig, ax = plt.subplots(figsize=(5, 5))
-    for method in methods:
-        cell = cells.get(("clean", (), method, modality))
-        if cell is None:
-            continue
-        records = cell.runs[0].records
-        fpr, tpr = roc_curve(records["score:epistemic"], records["is_ood"])
-        stat = cell.stats["ood_auroc_epistemic"]
-        ax.plot(fpr, tpr, label=f"{METHOD_NAMES[method]} (AUROC {stat.mean:.2f} ± {stat.std:.2f})")
-    ax.plot([0, 1], [0, 1], "k:")
-    ax.set(title=f"OOD detection from epistemic uncertainty ({modality})", xlabel="FPR", ylabel="TPR")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-
-
 def write_report(results, config, out: Path, sweep: dict | None = None) -> Path:
     cells = aggregate(results, config.bootstrap, config.first_seed)
     methods, modalities = list(config.methods), list(config.modalities)
-    shown = _reference(modalities)
-    plot_reliability(cells, methods, shown, out / "reliability.png")
-    plot_ood_roc(cells, methods, shown, out / "ood_roc.png")
-    plot_distributions(cells, methods, shown, out / "uncertainty_distributions.png")
+    figures = write_figures(cells, methods, modalities, out)
     convergence, warnings = convergence_table(cells)
     sections = [source_line(config), "# LUMA benchmark", settings_line(config)]
     if warnings:
@@ -322,8 +246,8 @@ def write_report(results, config, out: Path, sweep: dict | None = None) -> Path:
         *comparison_section(compare(cells)),
         "## Convergence",
         convergence,
-        "## Plots",
-        "![reliability](reliability.png)\n![distributions](uncertainty_distributions.png)\n![ood roc](ood_roc.png)",
+        "## Figures (PNG at 300 dpi, and PDF)",
+        "\n".join(f"![{name.removesuffix('.png')}]({name})" for name in figures if name.endswith(".png")),
     ]
     path = out / "report.md"
     path.write_text("\n\n".join(s for s in sections if s) + "\n")

@@ -17,8 +17,10 @@ import numpy as np  # noqa: E402
 from scipy.stats import spearmanr  # noqa: E402
 
 from baselines.benchmark import BenchmarkConfig, benchmark_jobs, run_jobs, write_outputs  # noqa: E402
+from baselines.figures import METHOD_COLOURS, METHOD_NAMES, VARIANT_STYLES, save  # noqa: E402
 
 MEASURES = (("accuracy", "accuracy"), ("mean_aleatoric", "aleatoric"), ("mean_epistemic", "epistemic"))
+UNITS = {"mean_aleatoric": " (nats)", "mean_epistemic": " (nats; K/α₀ for Dirichlet methods)"}
 
 
 def sweep_levels(parameters: dict[str, list]) -> tuple[tuple[tuple[str, object], ...], ...]:
@@ -63,31 +65,38 @@ def _spearman(levels, values) -> tuple[float, float]:
     return float(result.statistic), float(result.pvalue)
 
 
-def plot_dose_response(curves: dict, parameter: str, path: Path) -> None:
-    """One panel per measure: its mean over runs (+- std) against the level, a line per method and modality."""
+def plot_dose_response(curves: dict, parameter: str, variant: str, out: Path) -> list[str]:
+    """One panel per measure: its mean over runs (+- std) against the level; a colour per method, a line style per
+    modality."""
     fig, axes = plt.subplots(1, len(MEASURES), figsize=(4.5 * len(MEASURES), 4), squeeze=False)
+    modalities = sorted({modality for _, modality in curves})
     for ax, (key, title) in zip(axes[0], MEASURES, strict=True):
         for (method, modality), curve in sorted(curves.items()):
-            levels = np.array(curve["level"])
-            values = np.array(curve[key])
+            levels, values = np.array(curve["level"]), np.array(curve[key])
             xs = np.unique(levels)
-            means = np.array([values[levels == x].mean() for x in xs])
-            stds = np.array([values[levels == x].std() for x in xs])
-            rho = curve["rho"][key][0]
-            ax.errorbar(xs, means, yerr=stds, marker="o", capsize=3, label=f"{method} {modality} (ρ {rho:+.2f})")
-        ax.set(title=f"{title} vs {parameter}", xlabel=parameter, ylabel=f"{title} on test (mean ± std over seeds)")
+            means = [values[levels == x].mean() for x in xs]
+            stds = [values[levels == x].std() for x in xs]
+            style = VARIANT_STYLES[modalities.index(modality) % len(VARIANT_STYLES)]
+            label = f"{METHOD_NAMES[method]}, {modality} (ρ {curve['rho'][key][0]:+.2f})"
+            ax.errorbar(
+                xs, means, yerr=stds, marker="o", capsize=3, color=METHOD_COLOURS[method], linestyle=style, label=label
+            )
+        unit = (
+            "" if key == "accuracy" else " (nats; K/α₀ for Dirichlet methods)" if key == "mean_epistemic" else " (nats)"
+        )
+        ax.set(title=f"{title} vs {parameter}", xlabel=parameter, ylabel=f"mean {title} on test{unit}")
+        ax.yaxis.label.set_fontsize(8)
         ax.legend(fontsize=6)
-    fig.tight_layout()
-    fig.savefig(path, dpi=150)
-    plt.close(fig)
+    fig.suptitle(f"Dose-response on {variant}: mean ± std over runs per level", fontsize=10)
+    return save(fig, out, f"sweep_{parameter}")
 
 
 def sweep_section(cells, sweep: dict, out: Path) -> list[str]:
     """The report's sweep section: Spearman's rho table and the dose-response figure."""
     parameter = sweep["parameter"]
     curves = dose_response(cells, parameter)
-    figure = f"sweep_{parameter}.png"
-    plot_dose_response(curves, parameter, out / figure)
+    variant = next(iter(cells))[0]
+    figure = plot_dose_response(curves, parameter, variant, out)[0]
     rows = [
         [method, modality, *(f"{curve['rho'][key][0]:+.2f} (p {curve['rho'][key][1]:.2g})" for key, _ in MEASURES)]
         for (method, modality), curve in sorted(curves.items())

@@ -47,8 +47,10 @@ def test_report_states_the_source_first_and_gives_intervals(benchmark_out):
     assert "±" in headline and "[" in headline
     for section in ("## Convergence", "## Paired comparisons", "AUGRC epistemic", "conformal_coverage", "energy"):
         assert section in report
-    for name in ("reliability.png", "ood_roc.png", "uncertainty_distributions.png"):
-        assert (benchmark_out / name).stat().st_size > 1000
+    for modality in ("text", "multimodal"):  # every figure for every modality set, PNG and PDF
+        for stem in (f"reliability_clean_{modality}", f"ood_roc_clean_{modality}", f"uncertainty_{modality}"):
+            assert (benchmark_out / f"{stem}.png").stat().st_size > 10_000 and f"({stem}.png)" in report
+            assert (benchmark_out / f"{stem}.pdf").read_bytes().startswith(b"%PDF")
 
 
 def test_every_cell_has_each_seed_and_post_hoc_fusion_is_multimodal_only(benchmark_out):
@@ -106,7 +108,8 @@ def test_sweep_writes_a_dose_response_plot_and_spearman(mini_source, tmp_path):
     main([*argv, "--modalities", "text", "--seeds", "2", *FAST, "--out", str(tmp_path)])
     report = (tmp_path / "report.md").read_text()
     assert "Dose-response sweep over `label_switch_prob`" in report and "ρ aleatoric" in report
-    assert (tmp_path / "sweep_label_switch_prob.png").stat().st_size > 1000
+    assert (tmp_path / "sweep_label_switch_prob.png").stat().st_size > 10_000
+    assert (tmp_path / "sweep_label_switch_prob.pdf").exists()
     levels = {r["job"]["parameters"][0][1] for r in json.loads((tmp_path / "results.json").read_text())["runs"]}
     assert levels == {0.0, 0.5}
 
