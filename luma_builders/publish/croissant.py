@@ -94,8 +94,8 @@ def croissant(
         "name": card_data["pretty_name"],
         "description": (
             "LUMA, a benchmark for uncertainty quantification in multimodal classification (image, spoken word, "
-            "text; 50 classes, 8 of them out-of-distribution), exported as one record set per config. "
-            "The dataset card (README.md) says how it was built."
+            f"text; {len(CLASS_NAMES)} classes, {len(CLASS_NAMES) - NUM_ID_CLASSES} of them out-of-distribution), "
+            "exported as one record set per config. The dataset card (README.md) says how it was built."
         ),
         "url": url,
         "license": [licence_url(name, card_data) for name in card_data["license"]],
@@ -133,7 +133,7 @@ def _card_object(card_path: Path) -> dict:
     }
 
 
-def file_set_id(config: str) -> str:
+def _file_set_id(config: str) -> str:
     return f"parquet-{config}"
 
 
@@ -142,8 +142,8 @@ def _file_set(config: str, files: dict) -> dict:
     includes = [f"{Path(paths[0][0]).parent.as_posix()}/{split}-*.parquet" for split, paths in files.items()]
     return {
         "@type": "cr:FileSet",
-        "@id": file_set_id(config),
-        "name": file_set_id(config),
+        "@id": _file_set_id(config),
+        "name": _file_set_id(config),
         "description": f"the Parquet shards of config {config}, images and audio embedded",
         "encodingFormat": PARQUET,
         "includes": includes,
@@ -175,9 +175,9 @@ def _record_set(config: str, description: str, splits: list[str]) -> dict:
         "description": "the split the record belongs to, from its shard's file name",
         "dataType": "sc:Text",
         "source": {
-            "fileSet": {"@id": file_set_id(config)},
+            "fileSet": {"@id": _file_set_id(config)},
             "extract": {"fileProperty": "fullpath"},
-            "transform": {"regex": rf"^.*/({'|'.join(splits)})-\d+-of-\d+\.parquet$"},
+            "transform": {"regex": rf"^.*/({'|'.join(splits)})-[^/]*\.parquet$"},
         },
         "references": {"field": {"@id": f"{SPLITS}/name"}},
     }
@@ -191,20 +191,18 @@ def _record_set(config: str, description: str, splits: list[str]) -> dict:
     }
 
 
-def _field(config: str, column: str, feature, meaning: str, path: str | None = None) -> dict:
-    """The Croissant field of a schema field (`path`: a member of a struct column, read with a JSON path)."""
-    name = f"{config}/{column}" + (f"/{path}" if path else "")
+def _field(config: str, column: str, feature, meaning: str, member: str | None = None) -> dict:
+    """The Croissant field of a schema field, or of `member` of a struct field (read from the column by JSON path)."""
+    name = "/".join(part for part in (config, column, member) if part)
     field = {"@type": "cr:Field", "@id": name, "name": name, "description": meaning}
-    source = {"fileSet": {"@id": file_set_id(config)}, "extract": {"column": column}}
-    if path:
-        source["transform"] = {"jsonPath": path}
     if isinstance(feature, dict):
         field["subField"] = [_field(config, column, inner, f"{meaning}: {key}", key) for key, inner in feature.items()]
         return field
-    if isinstance(feature, datasets.Image | datasets.Audio):
-        source["transform"] = {"jsonPath": "bytes"}  # the {bytes, path} struct that embeds the file
-    field["dataType"] = data_type(feature)
-    field["source"] = source
+    source = {"fileSet": {"@id": _file_set_id(config)}, "extract": {"column": column}}
+    if member or isinstance(feature, datasets.Image | datasets.Audio):
+        # a struct's member; or the `bytes` of the {bytes, path} struct that embeds an image or audio file
+        source["transform"] = {"jsonPath": member or "bytes"}
+    field.update(dataType=data_type(feature), source=source)
     if isinstance(feature, datasets.ClassLabel):
         field["references"] = {"field": {"@id": f"{CLASSES}/id"}}
     return field
