@@ -24,6 +24,7 @@ from luma_builders.parameters import (
     resolve_config,
 )
 from luma_builders.publish.export import MAX_SHARD_SIZE, ROW_GROUP_SIZE
+from luma_builders.publish.hub import COMMIT_MESSAGE
 from luma_builders.sources.transfer import atomic_write, luma_home
 
 MINI_OPTIONS = ("seed", "train_per_class", "test_per_class", "ood_per_class")  # spare_per_class stays internal
@@ -200,9 +201,21 @@ def _download(args) -> None:
 
 
 def _push(args) -> None:
-    from luma_builders.publish.hub import push
+    from luma_builders.publish.hub import PushError, push
 
-    print(push(args.folder, args.repo_id, private=args.private))
+    try:
+        url = push(
+            args.folder,
+            args.repo_id,
+            private=args.private,
+            token=args.token,
+            revision=args.revision,
+            create_pr=args.create_pr,
+            commit_message=args.commit_message,
+        )
+    except PushError as err:
+        raise SystemExit(f"error: {err}") from None
+    print(url)
 
 
 def _benchmark_config(args):
@@ -316,9 +329,13 @@ def _add_hub_and_benchmark_commands(commands) -> None:
     download.set_defaults(run=_download)
 
     push = commands.add_parser("push", help="upload an exported folder to a Hub dataset repo")
-    push.add_argument("folder")
-    push.add_argument("--repo-id", required=True)
-    push.add_argument("--private", action="store_true")
+    push.add_argument("folder", help="the folder `luma export` wrote")
+    push.add_argument("--repo-id", required=True, help="USER/NAME of the dataset repo (created if missing)")
+    push.add_argument("--private", action="store_true", help="create the repo private")
+    push.add_argument("--token", help="a Hub token with write access (default: HF_TOKEN or `hf auth login`'s)")
+    push.add_argument("--revision", help="the branch to commit to; it must exist (default: main)")
+    push.add_argument("--create-pr", action="store_true", help="open a pull request instead of committing")
+    push.add_argument("--commit-message", default=COMMIT_MESSAGE, help=f"default: {COMMIT_MESSAGE!r}")
     push.set_defaults(run=_push)
 
     bench = commands.add_parser("benchmark", help="train and evaluate the uncertainty baselines; write report.md")

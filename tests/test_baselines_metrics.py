@@ -1,7 +1,9 @@
-"""The metrics against sklearn, torchmetrics and brute-force references, and as offline `evaluate` modules."""
+"""The metrics against sklearn, torchmetrics and brute-force references, and as standalone `evaluate` modules."""
 
+import ast
 import itertools
 import math
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -342,6 +344,13 @@ def test_bad_inputs_raise(call, message):
 
 
 # --- evaluate modules -----------------------------------------------------------------------------------------
+# Each module repeats its metric's arithmetic so that it stands alone (numpy only, loadable from a copied folder or a
+# Hub Space). These tests load copies made outside the package and check them against `baselines.metrics`, the one
+# implementation the project's own code uses, on random data: so the copies cannot drift from it.
+
+STANDALONE_IMPORTS = {"datasets", "evaluate", "numpy", "scipy", "sklearn"}
+PROBABILITY_MODULES = {"nll": "nll", "brier": "brier", "ece": "ece", "aurc": "aurc"}
+DETECTION_MODULES = {"ood_auroc": "auroc", "ood_aupr": "aupr", "fpr95": "fpr95"}
 
 
 @pytest.fixture
@@ -362,45 +371,109 @@ def offline_evaluate(monkeypatch):
     return evaluate
 
 
-def test_every_evaluate_module_exists():
-    assert set(EVALUATE_MODULES) == {"accuracy", "nll", "brier", "ece", "aurc", "ood_auroc", "ood_aupr", "fpr95"}
-    for name in EVALUATE_MODULES:
-        assert (Path(evaluate_module_path(name)) / f"{name}.py").is_file()
+@pytest.fixture
+def load_copy(offline_evaluate, tmp_path):
+    """Loads a module from a copy of its folder made in a temporary directory, outside the package."""
+
+    def load(name: str, config: str | None = None):
+        copy = tmp_path / "copies" / name
+        if not copy.exists():
+            shutil.copytree(evaluate_module_path(name), copy)
+        return offline_evaluate.load(str(copy), config, cache_dir=str(tmp_path / "cache"))
+
+    return load
 
 
-CLASSIFICATION_MODULES = {"accuracy": "accuracy", "nll": "nll", "brier": "brier", "ece": "ece", "aurc": "aurc"}
-DETECTION_MODULES = {"ood_auroc": "auroc", "ood_aupr": "aupr", "fpr95": "fpr95"}
+@pytest.mark.parametrize("name", EVALUATE_MODULES)
+def test_every_evaluate_module_imports_nothing_of_the_project_and_has_a_card(name):
+    folder = Path(evaluate_module_path(name))
+    tree = ast.parse((folder / f"{name}.py").read_text())
+    imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    imported |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    assert {module.split(".")[0] for module in imported} <= STANDALONE_IMPORTS
+    card = (folder / "README.md").read_text()
+    for heading in ("Metric description", "How to use", "Inputs", "Output values", "Citation", "Further references"):
+        assert f"## {heading}\n" in card
 
 
-@pytest.mark.parametrize("name", CLASSIFICATION_MODULES)
-def test_classification_evaluate_modules_load_offline(offline_evaluate, tmp_path, name):
-    probs, labels = classification_case(1)
-    function = getattr(metrics, CLASSIFICATION_MODULES[name])
-    module = offline_evaluate.load(evaluate_module_path(name), cache_dir=str(tmp_path))
-    assert module.description and module.features["predictions"].feature.dtype == "float64"
-    result = module.compute(predictions=probs, references=labels)
-    assert result == {CLASSIFICATION_MODULES[name]: pytest.approx(function(probs, labels), abs=1e-12)}
+@pytest.mark.parametrize("name", EVALUATE_MODULES)
+def test_each_module_card_gives_its_citation_references_and_inputs(load_copy, name):
+    module = load_copy(name)
+    card = (Path(evaluate_module_path(name)) / "README.md").read_text()
+    assert module.citation.strip() and module.citation.strip() in card
+    assert module.homepage.startswith("https://") and module.reference_urls
+    assert all(f"<{url}>" in card for url in module.reference_urls)
+    assert all(f"**`{feature}`**" in card for feature in module.features)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_accuracy_takes_class_ids_or_probability_rows_as_baselines_accuracy(load_copy, seed):
+    probs, labels = classification_case(seed)
+    expected = accuracy(probs, labels)
+    by_ids = load_copy("accuracy").compute(predictions=probs.argmax(axis=1), references=labels)
+    by_rows = load_copy("accuracy", "probabilities").compute(prediction_probabilities=probs, references=labels)
+    assert by_ids == by_rows == {"accuracy": expected}
+    assert "bezirganyan2025luma" in load_copy("accuracy").citation
+
+
+@pytest.mark.parametrize("ties", [False, True])
+@pytest.mark.parametrize("name", PROBABILITY_MODULES)
+def test_probability_modules_agree_with_baselines_metrics(load_copy, name, ties):
+    function = getattr(metrics, PROBABILITY_MODULES[name])
+    module = load_copy(name)
+    for seed in range(3):
+        probs, labels = classification_case(seed, ties=ties)
+        result = module.compute(prediction_probabilities=probs, references=labels)
+        assert result == {PROBABILITY_MODULES[name]: pytest.approx(function(probs, labels), abs=1e-12)}
     # Batches added one by one give the same number.
     for start in range(0, len(labels), 100):
-        module.add_batch(predictions=probs[start : start + 100], references=labels[start : start + 100])
+        module.add_batch(prediction_probabilities=probs[start : start + 100], references=labels[start : start + 100])
     assert module.compute() == result
 
 
-def test_evaluate_module_options(offline_evaluate, tmp_path):
-    probs, labels = classification_case(2)
-    uncertainty = np.random.default_rng(2).random(len(labels))
-    ece_module = offline_evaluate.load(evaluate_module_path("ece"), cache_dir=str(tmp_path))
-    assert ece_module.compute(predictions=probs, references=labels, num_bins=7)["ece"] == ece(probs, labels, 7)
-    aurc_module = offline_evaluate.load(evaluate_module_path("aurc"), cache_dir=str(tmp_path))
-    result = aurc_module.compute(predictions=probs, references=labels, uncertainties=uncertainty)
-    assert result["aurc"] == aurc(probs, labels, uncertainty)
-    assert "Geifman" in aurc_module.citation
+def test_module_options_agree_with_baselines_metrics(load_copy):
+    probs, labels = classification_case(2, ties=True)
+    uncertainty = np.round(np.random.default_rng(2).random(len(labels)), 1)  # ties of their own
+    result = load_copy("ece").compute(prediction_probabilities=probs, references=labels, num_bins=7)
+    assert result["ece"] == pytest.approx(ece(probs, labels, 7), abs=1e-12)
+    on_edge = [[0.75, 0.25], [0.9, 0.1]]  # 0.75 closes the third of 4 bins: it must not share the fourth with 0.9
+    result = load_copy("ece").compute(prediction_probabilities=on_edge, references=[0, 1], num_bins=4)
+    assert result["ece"] == pytest.approx(ece(on_edge, [0, 1], 4), abs=1e-12)
+    result = load_copy("aurc").compute(prediction_probabilities=probs, references=labels, uncertainties=uncertainty)
+    assert result["aurc"] == pytest.approx(aurc(probs, labels, uncertainty), abs=1e-12)
 
 
+@pytest.mark.parametrize("ties", [False, True])
 @pytest.mark.parametrize("name", DETECTION_MODULES)
-def test_detection_evaluate_modules_load_offline(offline_evaluate, tmp_path, name):
-    scores, positives = detection_case(3, ties=True)
+def test_detection_modules_take_prediction_scores_and_agree_with_baselines_metrics(load_copy, name, ties):
     function = getattr(metrics, DETECTION_MODULES[name])
-    module = offline_evaluate.load(evaluate_module_path(name), cache_dir=str(tmp_path))
-    result = module.compute(scores=scores, references=positives.astype(int))
-    assert result == {DETECTION_MODULES[name]: function(scores, positives)}
+    module = load_copy(name)
+    exact = np.random.default_rng(9).normal(size=60) + (np.arange(60) < 20), np.arange(60) < 20  # TPR hits 0.95
+    for scores, positives in [*(detection_case(seed, ties=ties) for seed in range(3)), exact]:
+        result = module.compute(prediction_scores=scores, references=positives.astype(int))
+        assert result == {DETECTION_MODULES[name]: pytest.approx(function(scores, positives), abs=1e-12)}
+
+
+def test_probability_modules_combine_on_one_set_of_inputs(load_copy, offline_evaluate):
+    probs, labels = classification_case(4)
+    combined = offline_evaluate.combine([load_copy("accuracy", "probabilities"), *map(load_copy, PROBABILITY_MODULES)])
+    result = combined.compute(prediction_probabilities=probs, references=labels)
+    assert result == pytest.approx(
+        {name: getattr(metrics, name)(probs, labels) for name in ["accuracy", *PROBABILITY_MODULES]}
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "inputs", "message"),
+    [
+        ("nll", {"prediction_probabilities": [[2.0, -1.0]], "references": [0]}, "not logits"),
+        ("brier", {"prediction_probabilities": [[0.6, 0.6]], "references": [0]}, "sum to 1"),
+        ("ece", {"prediction_probabilities": [[0.5, 0.5]], "references": [2]}, "references must lie in"),
+        ("aurc", {"prediction_probabilities": [[0.5, 0.5]], "references": [0], "uncertainties": [1, 2]}, "uncertaint"),
+        ("ood_auroc", {"prediction_scores": [0.1, 0.2], "references": [1, 1]}, "both positives"),
+        ("fpr95", {"prediction_scores": [0.1, 0.2], "references": [0, 2]}, "0/1"),
+    ],
+)
+def test_modules_refuse_bad_inputs_with_a_clear_error(load_copy, name, inputs, message):
+    with pytest.raises(ValueError, match=message):
+        load_copy(name).compute(**inputs)

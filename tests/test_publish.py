@@ -1,32 +1,47 @@
 """`luma export` and `luma push`: Parquet shards + card that `datasets` loads back into the builder's records.
 
-Real builds of the mini source; the only stand-in is `FakeHubApi` (the Hub's upload API cannot exist here).
+Real builds of the mini source; the only stand-in is `FakeHubApi` (the Hub's upload API cannot exist here). The
+Hub's refusals come from a loopback server answering as the Hub does; offline is a closed loopback port.
 """
 
 import hashlib
+import http.server
 import io
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
 from pathlib import Path
 
 import datasets
+import mlcroissant
+import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 import soundfile
+import yaml
 from datasets.info import DatasetInfosDict
 from datasets.utils.metadata import MetadataConfigs
-from huggingface_hub import DatasetCard, DatasetCardData, RepoUrl
+from huggingface_hub import CommitInfo, DatasetCard, DatasetCardData, RepoUrl
+from PIL import Image
 from test_builder import build, rows, undecoded
 
 from luma import export
+from luma_builders.cli import main
 from luma_builders.mini.source import MINI_MARKER
 from luma_builders.parameters import PARAMETER_SPECS, RECORD_GROUPS, SOURCE_PARAMETERS, parameters_table
-from luma_builders.publish.hub import push
-from luma_builders.schema import FEATURES
+from luma_builders.publish.croissant import LICENCE_URLS
+from luma_builders.publish.hub import PushError, push
+from luma_builders.schema import FEATURES, FIELDS
 from luma_builders.sources.readers import SourceError
 
 SPLITS = ("train", "test", "ood")
 ROW_GROUP_SIZE = 40
 VIEWER_LIMIT = 286 * 2**20  # bytes the dataset viewer reads per request
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -89,8 +104,8 @@ def test_config_names_default_and_alias(exported, builders, tmp_path):
 def test_layout_shards_and_small_row_groups(exported):
     assert not list(exported.parent.glob(".*partial*"))  # the staging folder was renamed, nothing left over
     files = sorted(p.relative_to(exported).as_posix() for p in exported.rglob("*") if p.is_file())
-    assert "README.md" in files
-    shards = [f for f in files if f != "README.md"]
+    assert "README.md" in files and "croissant.json" in files
+    shards = [f for f in files if f not in ("README.md", "croissant.json")]
     assert {f.split("/")[1] for f in shards} == {"clean", "label_noise_0.3"}  # the alias has no copy of its own
     for config in ("clean", "label_noise_0.3"):
         for split in SPLITS:
@@ -131,6 +146,8 @@ def test_card_metadata_round_trips_through_huggingface_hub(exported, builders, m
         assert info.features == FEATURES
         built = builders["clean" if name == "clean" else "label_noise_0.3"].info.splits
         assert {s: info.splits[s].num_examples for s in SPLITS} == {s: built[s].num_examples for s in SPLITS}
+    front_matter = (exported / "README.md").read_text(encoding="utf-8").split("---\n")[1]
+    assert yaml.safe_load(front_matter) == data.to_dict()  # the YAML as written is what huggingface_hub parses
     again = DatasetCardData(**data.to_dict())  # the card classes re-emit the same metadata
     assert again.to_yaml() == data.to_yaml()
     assert DatasetCard(str(card)).data.to_dict() == data.to_dict()
@@ -146,6 +163,63 @@ def test_card_metadata_round_trips_through_huggingface_hub(exported, builders, m
     assert parameters_table(RECORD_GROUPS) in text  # the card's parameter table, from the declarations
     assert all(f"| `{p}` |" in text for p, spec in PARAMETER_SPECS.items() if spec.group in RECORD_GROUPS)
     assert not any(f"| `{p}` |" in text for p in SOURCE_PARAMETERS)
+
+
+def croissant_row(record: dict, config: str) -> dict:
+    """A record as mlcroissant yields it, keyed and typed as `rows` gives the builder's (media aside)."""
+    row = {}
+    for key, value in record.items():
+        if isinstance(value, dict):  # a struct: its members keyed by their full field names
+            value = {member.rsplit("/", 1)[1]: inner for member, inner in value.items()}
+        elif isinstance(value, bytes) and key != f"{config}/audio":
+            value = value.decode()  # mlcroissant gives sc:Text as bytes
+        row[key.removeprefix(f"{config}/")] = value
+    return row
+
+
+def test_croissant_describes_the_export_and_mlcroissant_reads_its_records(exported, builders):
+    path = exported / "croissant.json"
+    dataset = mlcroissant.Dataset(jsonld=str(path))
+    issues = dataset.metadata.issues
+    assert not issues.errors
+    # The one warning: no date, as an export is byte-reproducible and does not know when it will be published.
+    assert [w for w in issues.warnings if "datePublished" not in str(w)] == []
+    document = json.loads(path.read_text(encoding="utf-8"))
+    card = DatasetCard.load(exported / "README.md").data
+    assert document["license"] == [LICENCE_URLS.get(name, card.license_link) for name in card.license]
+    assert document["citeAs"] == builders["clean"].info.citation.strip()
+    assert document["url"] == "https://huggingface.co/datasets/someone/luma"
+    card_object, *file_sets = document["distribution"]
+    assert card_object["sha256"] == hashlib.sha256((exported / "README.md").read_bytes()).hexdigest()
+    assert {f["@id"]: f["includes"] for f in file_sets} == {
+        f"parquet-{config}": [f"data/{config}/{split}-*.parquet" for split in SPLITS] for config in builders
+    }
+    assert all(f["encodingFormat"] == "application/x-parquet" for f in file_sets)
+    record_sets = {r["@id"]: r for r in document["recordSet"]}
+    assert list(record_sets) == ["classes", "splits", "clean", "label_noise_0.3"]
+    assert "Alias: label_noise." in record_sets["label_noise_0.3"]["description"]
+    for config, builder in builders.items():
+        fields = record_sets[config]["field"]
+        assert [f["@id"] for f in fields] == [f"{config}/{f.name}" for f in FIELDS] + [f"{config}/split"]
+        described = [f for field in fields for f in field.get("subField", [field])]
+        assert all(f["description"] and f["dataType"] for f in described)
+        by_split = {split: [] for split in SPLITS}
+        for record in dataset.records(record_set=config):
+            row = croissant_row(record, config)
+            by_split[row.pop("split")].append(row)
+        for split in SPLITS:
+            expected = rows(builder, split)
+            got = sorted(by_split[split], key=lambda r: r["id"])
+            assert [r["id"] for r in got] == [r["id"] for r in expected]
+            for record, row in zip(got, expected, strict=True):
+                image = np.asarray(Image.open(io.BytesIO(row.pop("image")["bytes"])))
+                assert np.array_equal(np.asarray(record.pop("image")), image)
+                assert record.pop("audio") == row.pop("audio")["bytes"]
+                # Croissant has no null struct: mlcroissant gives a struct's members, each null.
+                structs = {f.name: dict.fromkeys(f.feature) for f in FIELDS if isinstance(f.feature, dict)}
+                assert record == {
+                    name: structs[name] if name in structs and value is None else value for name, value in row.items()
+                }
 
 
 def test_card_names_structured_overrides_as_written_on_the_command_line(mini_source, cache, tmp_path):
@@ -236,9 +310,9 @@ def test_a_failed_build_leaves_nothing_and_keeps_the_previous_export(source_copy
 class FakeHubApi:
     """An HfApi stand-in that records the calls `push` makes (the Hub cannot be reached from the tests)."""
 
-    def __init__(self, remote_files=()):
+    def __init__(self, token=None):
+        self.token = token
         self.calls = []
-        self.remote_files = list(remote_files)
 
     def create_repo(self, repo_id, **kwargs):
         self.calls.append(("create_repo", repo_id, kwargs))
@@ -246,20 +320,14 @@ class FakeHubApi:
 
     def upload_folder(self, **kwargs):
         self.calls.append(("upload_folder", kwargs))
-
-
-class FakeHubApiWithLargeFolder(FakeHubApi):
-    """huggingface_hub 1.x has `upload_large_folder` (resumable), which has no delete_patterns."""
-
-    def upload_large_folder(self, **kwargs):
-        self.calls.append(("upload_large_folder", kwargs))
-
-    def list_repo_files(self, repo_id, **kwargs):
-        self.calls.append(("list_repo_files", repo_id, kwargs))
-        return self.remote_files
-
-    def delete_files(self, **kwargs):
-        self.calls.append(("delete_files", kwargs))
+        pr = "https://huggingface.co/datasets/someone/luma/discussions/1" if kwargs["create_pr"] else None
+        return CommitInfo(
+            commit_url="https://huggingface.co/datasets/someone/luma/commit/abc",
+            commit_message=kwargs["commit_message"],
+            commit_description="",
+            oid="abc",
+            pr_url=pr,
+        )
 
 
 def test_push_creates_the_repo_and_uploads_the_folder(exported):
@@ -274,6 +342,8 @@ def test_push_creates_the_repo_and_uploads_the_folder(exported):
                 "repo_id": "someone/luma",
                 "folder_path": str(exported),
                 "repo_type": "dataset",
+                "revision": None,
+                "create_pr": False,
                 "commit_message": "Upload LUMA variants (luma export)",
                 "delete_patterns": ["data/**"],
             },
@@ -281,31 +351,92 @@ def test_push_creates_the_repo_and_uploads_the_folder(exported):
     ]
 
 
-def test_push_of_a_large_folder_is_resumable_and_removes_stale_shards(exported):
-    kept = sorted(p.relative_to(exported).as_posix() for p in (exported / "data").rglob("*.parquet"))
-    stale = "data/clean/test-00000-of-00009.parquet"
-    api = FakeHubApiWithLargeFolder(["README.md", ".gitattributes", *kept, stale])
-    push(exported, "someone/luma", api=api, large_folder_bytes=0)
-    assert api.calls == [
-        ("create_repo", "someone/luma", {"repo_type": "dataset", "private": False, "exist_ok": True}),
-        (
-            "upload_large_folder",
-            {"repo_id": "someone/luma", "folder_path": str(exported), "repo_type": "dataset", "private": False},
-        ),
-        ("list_repo_files", "someone/luma", {"repo_type": "dataset"}),
-        (
-            "delete_files",
-            {
-                "repo_id": "someone/luma",
-                "delete_patterns": [stale],
-                "repo_type": "dataset",
-                "commit_message": "Remove stale shards",
-            },
-        ),
-    ]
-    small = FakeHubApiWithLargeFolder()
-    push(exported, "someone/luma", api=small)  # under the threshold: one upload_folder
-    assert [call[0] for call in small.calls] == ["create_repo", "upload_folder"]
+def test_luma_push_passes_token_revision_pull_request_and_message(exported, monkeypatch, capsys):
+    import huggingface_hub
+
+    apis = []
+    monkeypatch.setattr(huggingface_hub, "HfApi", lambda token=None: apis.append(FakeHubApi(token)) or apis[-1])
+    argv = ["push", "--repo-id", "someone/luma", "--token", "hf_secret", "--revision", "v2", "--create-pr"]
+    main([*argv, "--commit-message", "LUMA v2", str(exported)])
+    assert capsys.readouterr().out == "https://huggingface.co/datasets/someone/luma/discussions/1\n"
+    [api] = apis
+    assert api.token == "hf_secret"
+    upload = api.calls[1][1]
+    assert (upload["revision"], upload["create_pr"], upload["commit_message"]) == ("v2", True, "LUMA v2")
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]  # nothing listens once the socket is closed
+
+
+@pytest.mark.parametrize("offline_mode", ["0", "1"])
+def test_luma_push_offline_fails_in_one_line(exported, offline_mode):
+    # A process of its own, as a user runs it: huggingface_hub reads HF_ENDPOINT and HF_HUB_OFFLINE at import.
+    endpoint = f"http://127.0.0.1:{closed_port()}"
+    env = {**os.environ, "HF_ENDPOINT": endpoint, "HF_HUB_OFFLINE": offline_mode, "HF_TOKEN": "hf_test"}
+    command = [sys.executable, "-m", "luma_builders.cli", "push", "--repo-id", "someone/luma", str(exported)]
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1 and done.stdout == ""
+    [line] = done.stderr.splitlines()
+    assert line.startswith(f"error: someone/luma: cannot reach the Hub at {endpoint}: ")
+    assert ("offline mode" if offline_mode == "1" else "Connection refused") in line
+
+
+class RefusingHub(http.server.BaseHTTPRequestHandler):
+    """The Hub's answers to a push it refuses: `create` is the status of /api/repos/create (200: the repo exists),
+    `refusal` the (status, X-Error-Code) of every other request."""
+
+    create = 200
+    refusal = (404, "RevisionNotFound")
+
+    def log_message(self, *args):
+        pass
+
+    def _answer(self):
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        creating = self.path.startswith("/api/repos/create")
+        status, code = (self.create, None) if creating else self.refusal
+        host = f"http://{self.headers['Host']}"
+        body = json.dumps({"url": f"{host}/datasets/someone/luma"} if status == 200 else {"error": "refused"}).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        if code:
+            self.send_header("X-Error-Code", code)
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_GET = do_POST = do_HEAD = _answer
+
+
+@pytest.mark.parametrize(
+    ("create", "refusal", "message"),
+    [
+        (401, (500, None), "not authorised to push (HTTP 401): log in with `hf auth login`"),
+        (403, (500, None), "not authorised to push (HTTP 403)"),
+        (200, (403, None), "not authorised to push (HTTP 403)"),
+        (200, (404, "RevisionNotFound"), "no branch 'v2' on the Hub"),
+        (200, (404, "RepoNotFound"), "no such dataset repo, or none this token can see (HTTP 404)"),
+        (200, (400, None), "the Hub refused the push (HTTP 400)"),
+    ],
+)
+def test_push_refused_by_the_hub_fails_with_one_line_naming_the_repo(exported, create, refusal, message):
+    from huggingface_hub import HfApi
+
+    handler = type("Hub", (RefusingHub,), {"create": create, "refusal": refusal})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        api = HfApi(endpoint=f"http://127.0.0.1:{server.server_port}", token="hf_test")
+        with pytest.raises(PushError) as refused:
+            push(exported, "someone/luma", api=api, revision="v2")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert str(refused.value).startswith("someone/luma: ") and message in str(refused.value)
+    assert "\n" not in str(refused.value)
 
 
 def test_push_refuses_what_is_not_an_export_before_any_call(exported, tmp_path):

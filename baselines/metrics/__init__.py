@@ -1,7 +1,9 @@
 """Uncertainty metrics as plain functions over numpy arrays (torch tensors are converted).
 
-Probability arrays are (N, K) rows over the class axis; labels are (N,) class indices. Each metric is also an
-offline `evaluate` module: ``evaluate.load(evaluate_module_path("ece"))``.
+Probability arrays are (N, K) rows over the class axis; labels are (N,) class indices. These functions are the one
+implementation the project's code uses. Each metric is also a standalone `evaluate` module (`evaluate/<name>/`: numpy
+only, with its metric card), loadable from a copy or a Hub Space: ``evaluate.load(evaluate_module_path("ece"))``. Its
+arithmetic is a copy, which tests/test_baselines_metrics.py checks against these functions.
 """
 
 from pathlib import Path
@@ -15,7 +17,8 @@ EVALUATE_MODULES = ("accuracy", "nll", "brier", "ece", "aurc", "ood_auroc", "ood
 
 
 def evaluate_module_path(name: str) -> str:
-    """Absolute path of the local `evaluate` module `name`, for ``evaluate.load`` (which then needs no network)."""
+    """Absolute path of the folder of the `evaluate` module `name`, for ``evaluate.load`` (which then needs no
+    network) or to copy into a Hub Space."""
     if name not in EVALUATE_MODULES:
         raise ValueError(f"unknown evaluate module {name!r}; expected one of {', '.join(EVALUATE_MODULES)}")
     return str(Path(__file__).resolve().parent / "evaluate" / name)

@@ -5,6 +5,7 @@
 variant with the `Luma` builder and writes
 
     <out>/README.md                                   the card: YAML (configs, dataset_info, licence, ...) + text
+    <out>/croissant.json                              its Croissant JSON-LD (see `croissant.py`)
     <out>/data/<config>/<split>-NNNNN-of-NNNNN.parquet
 
 Image and audio bytes are embedded; row groups hold `row_group_size` records, so one row group is a few MB,
@@ -14,6 +15,7 @@ to `out` and renamed at the end: a failed export leaves nothing behind.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import shutil
@@ -32,6 +34,7 @@ from huggingface_hub import DatasetCard, DatasetCardData
 from luma_builders.classes import CLASS_NAMES, NUM_ID_CLASSES
 from luma_builders.mini.source import MINI_MARKER
 from luma_builders.parameters import PARAMETER_SPECS, RECORD_GROUPS, SOURCE_PARAMETERS, parameters_table
+from luma_builders.publish.croissant import CROISSANT_FILE, croissant
 from luma_builders.schema import FIELDS
 from luma_builders.sources.readers import is_url
 
@@ -84,11 +87,32 @@ def export_builders(
             written[builder.config.name] = _write_config(builder, staging, max_shard_bytes, row_group_size)
         aliases = {alias: target for alias, target in aliases.items() if target in written}
         render_card(builders, written, aliases, parameters, repo_id).save(staging / "README.md")
+        _write_croissant(staging, builders, written, aliases, repo_id)
         _replace(staging, out)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return out
+
+
+def _write_croissant(root: Path, builders, written: dict, aliases: dict, repo_id: str | None) -> None:
+    """`croissant.json` beside the card, from the card's metadata (licences) and what was written."""
+    card_path = root / "README.md"
+    info = builders[0].info
+    descriptions = {
+        b.config.name: b.config.description + "".join(f" Alias: {a}." for a, t in aliases.items() if t == b.config.name)
+        for b in builders
+    }
+    document = croissant(
+        DatasetCard.load(card_path).data.to_dict(),
+        card_path,
+        written,
+        descriptions,
+        url=f"https://huggingface.co/datasets/{repo_id}" if repo_id else info.homepage,
+        citation=info.citation.strip(),
+        version=_exporter_version(),
+    )
+    (root / CROISSANT_FILE).write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 def _replace(staging: Path, out: Path) -> None:
