@@ -9,7 +9,8 @@ stream = builder.as_streaming_dataset("train")
 
 from __future__ import annotations
 
-import os
+import contextlib
+import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -20,10 +21,11 @@ from datasets.builder import Key
 from luma_builders.classes import CLASS_NAMES
 from luma_builders.codecs import decode_wav
 from luma_builders.errors import SourceError
-from luma_builders.features import extractor_from_name
+from luma_builders.features import extractor_from_name, feature_cache_dir
 from luma_builders.parameters import CONFIG_ALIASES, CONFIGS, PARAMETERS, LumaConfig, check_parameters, resolve_config
 from luma_builders.plan.planning import (
     SPLITS,
+    DecodedClips,
     FeatureLookup,
     check_no_split_is_empty,
     load_source,
@@ -34,6 +36,7 @@ from luma_builders.publish.export import export_builders
 from luma_builders.records import to_example
 from luma_builders.schema import FEATURES
 from luma_builders.sources.locations import Source
+from luma_builders.sources.readers import is_url
 
 _CITATION = """\
 @inproceedings{bezirganyan2025luma,
@@ -58,6 +61,7 @@ class Luma(datasets.GeneratorBasedBuilder):
     def __init__(self, config_name: str | None = None, **kwargs):
         super().__init__(config_name=CONFIG_ALIASES.get(config_name, config_name), **kwargs)
         self._use_wav_audio()
+        self._decoded_clips_folder = None  # set while download_and_prepare builds a variant that needs features
 
     def _use_wav_audio(self) -> None:
         """datasets rereads a prepared build's features from its dataset_info.json, as plain `Audio`: put FEATURES
@@ -84,13 +88,29 @@ class Luma(datasets.GeneratorBasedBuilder):
         if num_proc is not None and (type(num_proc) is not int or num_proc < 1):
             raise ValueError(f"num_proc must be None or an integer >= 1, got {num_proc!r}")
         try:
-            super().download_and_prepare(*args, num_proc=num_proc, **kwargs)
+            with self._keeping_decoded_clips():
+                super().download_and_prepare(*args, num_proc=num_proc, **kwargs)
         except datasets.exceptions.DatasetGenerationError as err:
             # datasets wraps errors raised while generating; ours already name the file and record.
             if isinstance(err.__cause__, SourceError):
                 raise err.__cause__ from None
             raise
         self._use_wav_audio()
+
+    @contextlib.contextmanager
+    def _keeping_decoded_clips(self):
+        """A temporary folder for the clips that planning decodes for their features (see DecodedClips), removed
+        when the build ends; none when the variant needs no features."""
+        if not needs_features(self.config.selection()):
+            yield
+            return
+        near_the_tables = None if is_url(self._cache_dir_root) else self._cache_dir_root
+        with tempfile.TemporaryDirectory(prefix=".luma-decoded-clips-", dir=near_the_tables) as folder:
+            self._decoded_clips_folder = folder
+            try:
+                yield
+            finally:
+                self._decoded_clips_folder = None
 
     def _info(self):
         return datasets.DatasetInfo(
@@ -105,10 +125,13 @@ class Luma(datasets.GeneratorBasedBuilder):
         source = self.source
         data = load_source(source)
         cache = not isinstance(dl_manager, datasets.StreamingDownloadManager)
+        decoded = DecodedClips(self._decoded_clips_folder)
 
         def read_clips(audio_ids):
             clips = source.read_many([data.audio_file(i) for i in audio_ids], cache)
-            return [decode_clip(source, data.audio_file(i), clip, i) for clip, i in zip(clips, audio_ids, strict=True)]
+            clips = [decode_clip(source, data.audio_file(i), clip, i) for clip, i in zip(clips, audio_ids, strict=True)]
+            decoded.keep(audio_ids, clips)
+            return clips
 
         selection = self.config.selection()
         features = None
@@ -116,7 +139,7 @@ class Luma(datasets.GeneratorBasedBuilder):
             features = FeatureLookup(
                 extractor_from_name(self.config.feature_extractor),
                 data,
-                cache_dir=os.path.join(self._cache_dir_root, "luma_features"),
+                cache_dir=feature_cache_dir(),  # shared by every variant and cache_dir that reads this source
                 source_key=self.hash,  # the source's identity, computed once when the config was made
                 read_clips=read_clips,
             )
@@ -133,17 +156,16 @@ class Luma(datasets.GeneratorBasedBuilder):
                     "source": source,
                     "cache": cache,
                     "noise": noise,
+                    "decoded": decoded,
                 },
             )
             for split in SPLITS
         ]
 
-    def _generate_examples(self, shards, split, source, cache, noise):
+    def _generate_examples(self, shards, split, source, cache, noise, decoded):
         seed = self.config.seed
         for shard_id, shard in enumerate(shards):
-            clips = source.read_many([record.audio_path for record in shard], cache)
-            for i, (record, clip) in enumerate(zip(shard, clips, strict=True)):
-                audio = decode_clip(source, record.audio_path, clip, record.audio_id)
+            for i, (record, audio) in enumerate(zip(shard, shard_clips(shard, source, cache, decoded), strict=True)):
                 if noise is not None and noise.applies(split):
                     image, audio, text, injected = noise.apply(record, audio, seed, split)
                 else:
@@ -185,6 +207,14 @@ def export(
 
 def decode_clip(source: Source, relpath: str, data: bytes, audio_id: int) -> np.ndarray:
     return decode_wav(data, f"{source.location(relpath)} (audio_id {audio_id})")
+
+
+def shard_clips(shard: list, source: Source, cache: bool, decoded: DecodedClips) -> list[np.ndarray]:
+    """The decoded clip of each record of `shard`: kept from planning, or read and decoded now."""
+    to_read = list({r.audio_id: r.audio_path for r in shard if r.audio_id not in decoded}.items())
+    read = source.read_many([relpath for _, relpath in to_read], cache)
+    clips = {i: decode_clip(source, relpath, data, i) for (i, relpath), data in zip(to_read, read, strict=True)}
+    return [clips[r.audio_id] if r.audio_id in clips else decoded.get(r.audio_id) for r in shard]
 
 
 __all__ = ["CLASS_NAMES", "CONFIGS", "CONFIG_ALIASES", "Luma", "LumaConfig", "PARAMETERS", "config_names", "export"]

@@ -1,6 +1,7 @@
 """Every LUMA variant built for real from the mini source: what each injects, exactly and statistically."""
 
 import io
+import re
 from collections import Counter
 
 import numpy as np
@@ -11,11 +12,14 @@ from scipy.spatial.distance import pdist
 from scipy.stats import binom
 from test_builder import build, rows, streamed_rows
 
+import luma
 from luma import CONFIGS, Luma
 from luma_builders.classes import NUM_ID_CLASSES
 from luma_builders.codecs import decode_wav
 from luma_builders.features import ModelFreeExtractor
 from luma_builders.mini.source import write_mini_source
+from luma_builders.sources.readers import MODALITIES
+from luma_builders.sources.transfer import luma_home
 
 SPLITS = ("train", "test", "ood")
 PROVENANCE_NULLS = (
@@ -183,13 +187,41 @@ def test_sample_noise_over_http_equals_local(variants, mini_source, tmp_path):
         assert streamed_rows(remote, "test") == rows(variants["sample_noise"], "test")
 
 
-def test_features_are_cached_and_reused(mini_source, tmp_path):
-    build(mini_source, tmp_path, "label_noise_0.3")
-    caches = sorted((tmp_path / "luma_features").rglob("*.npz"))
+def test_the_feature_cache_is_shared_by_every_variant_and_cache_dir(mini_source, tmp_path, monkeypatch):
+    calls = Counter()
+    for modality in MODALITIES:  # the real extractor, counting the items it is given
+        method = getattr(ModelFreeExtractor, modality)
+
+        def counted(self, items, *rest, method=method, modality=modality):
+            calls[modality] += len(items)
+            return method(self, items, *rest)
+
+        monkeypatch.setattr(ModelFreeExtractor, modality, counted)
+    first = build(mini_source, tmp_path / "one", "label_noise_0.3")
+    assert set(calls) == set(MODALITIES)
+    caches = sorted((luma_home() / "features").rglob("*.npz"))
     assert {p.name for p in caches} == {"image.npz", "audio.npz", "text.npz"}
+    assert not list(tmp_path.rglob("*.npz")) and not list(tmp_path.rglob(".luma-decoded-clips-*"))
     before = {p: p.stat().st_mtime_ns for p in caches}
-    build(mini_source, tmp_path, "label_noise_0.3", seed=7)  # another plan, the same items' features
-    assert {p: p.stat().st_mtime_ns for p in caches} == before
+    calls.clear()
+    # another cache_dir and another plan of the same items: every feature comes from the cache
+    other = build(mini_source, tmp_path / "two", "label_noise_0.3", seed=7)
+    assert not calls and {p: p.stat().st_mtime_ns for p in caches} == before
+    assert rows(first, "train") != rows(other, "train")
+
+
+def test_each_clip_is_decoded_once_per_build(mini_source, tmp_path, monkeypatch):
+    decoded = Counter()
+
+    def counted(data, name):
+        decoded[int(re.search(r"\(audio_id (\d+)\)", name).group(1))] += 1
+        return decode_wav(data, name)
+
+    monkeypatch.setattr(luma, "decode_wav", counted)
+    built = build(mini_source, tmp_path, "label_noise_0.3")  # features decode the train and test clips first
+    used = {row["audio_id"] for split in SPLITS for row in rows(built, split)}
+    assert set(decoded) == used and set(decoded.values()) == {1}
+    assert not list(tmp_path.glob(".luma-decoded-clips-*"))  # the kept clips go with the build
 
 
 @pytest.mark.parametrize(

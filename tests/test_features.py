@@ -459,3 +459,32 @@ def test_an_unreadable_cache_is_recomputed(tmp_path, caplog):
     assert "unreadable feature cache" in caplog.text
     cached_features(extractor, "image", np.arange(4), load, tmp_path, "src")
     assert len(load.calls) == 1
+
+
+def _truncated(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])  # a copy cut short, as by a full disk
+
+
+def _mismatched(path: Path) -> None:
+    with np.load(path) as cache:
+        np.savez(path, ids=cache["ids"][:-1], features=cache["features"])
+
+
+def _unsorted(path: Path) -> None:
+    with np.load(path) as cache:
+        np.savez(path, ids=cache["ids"][::-1], features=cache["features"])
+
+
+@pytest.mark.parametrize("damage", [_truncated, _mismatched, _unsorted])
+def test_a_damaged_cache_is_recomputed_not_trusted(damage, tmp_path, caplog):
+    extractor = ModelFreeExtractor()
+    images, _ = synthetic_images(np.random.default_rng(9), 6)
+    load = CountingLoader(images)
+    cached_features(extractor, "image", np.arange(6), load, tmp_path, "src")
+    path = cache_path(tmp_path, "src", extractor.name, "image")
+    damage(path)
+    features = cached_features(extractor, "image", np.arange(6), load, tmp_path, "src")
+    assert load.calls == [list(range(6))] * 2 and np.array_equal(features, extractor.image(images))
+    assert "unreadable feature cache" in caplog.text
+    cached_features(extractor, "image", np.arange(6), load, tmp_path, "src")  # rewritten whole: trusted again
+    assert len(load.calls) == 2

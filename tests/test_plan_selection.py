@@ -9,6 +9,7 @@ from luma_builders.plan.selection import (
     choose_conflicts,
     diversity_sample,
     diversity_weights,
+    mean_distances,
     nearest_class_distances,
     switch_labels,
     switch_record_labels,
@@ -199,6 +200,35 @@ def test_diversity_sample_keeps_the_most_spread_draw():
     chosen, _ = diversity_sample(np.ones((10, 2)), 3, 1.0, 4, np.random.default_rng(2))
     first = np.random.default_rng(2).choice(10, size=3, replace=False, p=np.full(10, 0.1))
     np.testing.assert_array_equal(chosen, np.sort(first))
+
+
+def reference_diversity_sample(features, size, compactness, num_sampling, rng):
+    """The selection as first written: pdist's mean of every draw, the first largest kept."""
+    probabilities = diversity_weights(features, compactness) / diversity_weights(features, compactness).sum()
+    draws = [rng.choice(len(features), size=size, replace=False, p=probabilities) for _ in range(num_sampling)]
+    return np.sort(max(draws, key=lambda draw: pdist(features[draw]).mean() if size > 1 else 0.0))
+
+
+@pytest.mark.parametrize(("n", "size"), [(12, 6), (12, 12), (40, 2), (300, 20)])
+def test_diversity_sample_chooses_as_pdist_does_even_on_ties(n, size):
+    # (12, 12): every draw is the same set in another order, its spreads equal but for rounding
+    for seed in range(40):
+        rng = np.random.default_rng(seed)
+        features = rng.normal(size=(n, 5)) + 1e3 * rng.normal(size=5)  # far from the origin: the Gram route must centre
+        chosen, _ = diversity_sample(features, size, 1.0, 10, np.random.default_rng(seed))
+        expected = reference_diversity_sample(features, size, 1.0, 10, np.random.default_rng(seed))
+        np.testing.assert_array_equal(chosen, expected)
+
+
+@pytest.mark.parametrize(("n", "size", "count"), [(30, 20, 5), (1000, 10, 3)])  # one product, or one per draw
+def test_mean_distances_equal_pdist_means(n, size, count):
+    rng = np.random.default_rng(n)
+    features = rng.normal(size=(n, 64)).astype(np.float32) + 50.0
+    features[1] = features[0]  # a duplicate: its squared distance may round below zero
+    draws = [rng.choice(n, size=size, replace=False) for _ in range(count)]
+    draws[0][:2] = [0, 1]
+    expected = [pdist(features[draw].astype(np.float64)).mean() for draw in draws]
+    np.testing.assert_allclose(mean_distances(features, draws), expected, rtol=1e-12)
 
 
 def test_raw_distances_above_one_flatten_the_weights():

@@ -8,6 +8,7 @@ generated, so a plan is cheap to ship to workers and to stream.
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 
@@ -161,6 +162,36 @@ class FeatureLookup:
                 labels=self.data.text_labels[ids],
             )
         return cached_features(self.extractor, "audio", ids, self.read_clips, self.cache_dir, self.source_key)
+
+
+class DecodedClips:
+    """Clips decoded while planning (for their features), kept in files so that generating the records reads them
+    back instead of decoding every clip a second time: one file of float32 samples per batch in `folder`, which the
+    caller owns and removes after the build. Without a folder (streaming) nothing is kept. Picklable: workers get the
+    folder and the index."""
+
+    def __init__(self, folder: str | None) -> None:
+        self.folder = folder
+        self._where: dict[int, tuple[str, int, int]] = {}  # audio id -> (file, first sample, sample count)
+        self._files = 0
+
+    def keep(self, audio_ids: np.ndarray, clips: list[np.ndarray]) -> None:
+        """Keep `clips` (float32, as `codecs.decode_wav` returns them) of `audio_ids`."""
+        if self.folder is None or not clips:
+            return
+        path = os.path.join(self.folder, f"{self._files}.f32")
+        np.concatenate(clips).astype(np.float32, copy=False).tofile(path)
+        self._files += 1
+        stops = np.cumsum([len(clip) for clip in clips])
+        for audio_id, stop, clip in zip(audio_ids, stops, clips, strict=True):
+            self._where[int(audio_id)] = (path, int(stop) - len(clip), len(clip))
+
+    def __contains__(self, audio_id: int) -> bool:
+        return audio_id in self._where
+
+    def get(self, audio_id: int) -> np.ndarray:
+        path, start, count = self._where[audio_id]
+        return np.fromfile(path, dtype=np.float32, count=count, offset=start * np.dtype(np.float32).itemsize)
 
 
 @dataclass(frozen=True)

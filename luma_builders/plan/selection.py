@@ -53,14 +53,50 @@ def diversity_sample(
         raise ValueError(f"num_sampling must be >= 1, got {num_sampling}")
     weights = diversity_weights(features, compactness, normalize)
     probabilities = weights / weights.sum()
-    best_draw, best_spread = None, -np.inf
-    for _ in range(num_sampling):
-        draw = rng.choice(len(features), size=size, replace=False, p=probabilities)
-        spread = pdist(features[draw]).mean() if size > 1 else 0.0
-        if spread > best_spread:
-            best_draw, best_spread = draw, spread
-    chosen = np.sort(best_draw)
+    draws = [rng.choice(len(features), size=size, replace=False, p=probabilities) for _ in range(num_sampling)]
+    chosen = np.sort(draws[_most_spread(features, draws)])
     return chosen, weights[chosen]
+
+
+# Spreads within this relative distance of the largest are compared again by pdist, whose summation order decided
+# before the Gram matrices came in: their rounding (far below this) must never change which draw wins.
+_NEAR_TIE = 1e-6
+
+
+def _most_spread(features: np.ndarray, draws: list[np.ndarray]) -> int:
+    """The index of the draw (rows of `features`) whose members are furthest apart on average; the first on ties."""
+    if len(draws[0]) < 2:
+        return 0
+    spreads = mean_distances(features, draws)
+    near = np.flatnonzero(spreads >= spreads.max() * (1 - _NEAR_TIE))
+    if len(near) == 1:
+        return int(near[0])
+    return int(near[np.argmax([pdist(features[draws[i]]).mean() for i in near])])
+
+
+def mean_distances(features: np.ndarray, draws: list[np.ndarray]) -> np.ndarray:
+    """The mean Euclidean distance between the members of each draw (an array of at least two row indices), through
+    Gram matrices (BLAS): ||a - b||^2 = ||a||^2 + ||b||^2 - 2ab, on features centred first so that it cancels little.
+    One product over every row any draw uses, or one per draw when that costs less."""
+    centred = np.asarray(features, dtype=np.float64) - features.mean(axis=0, dtype=np.float64)
+    rows = np.unique(np.concatenate(draws))
+    if len(rows) ** 2 > sum(len(draw) ** 2 for draw in draws):
+        return np.array([_mean_distance(_squared_distances(centred[draw])) for draw in draws])
+    squared = _squared_distances(centred[rows])
+    return np.array([_mean_distance(squared[np.ix_(at, at)]) for at in (np.searchsorted(rows, d) for d in draws)])
+
+
+def _squared_distances(rows: np.ndarray) -> np.ndarray:
+    norms = np.einsum("ij,ij->i", rows, rows)
+    squared = norms[:, None] + norms[None, :] - 2.0 * (rows @ rows.T)
+    np.fill_diagonal(squared, 0.0)  # exactly: the rounding of a point's distance to itself is not small after sqrt
+    return np.maximum(squared, 0.0, out=squared)  # near-duplicates can round to tiny negative values
+
+
+def _mean_distance(squared: np.ndarray) -> float:
+    """Mean over the pairs i < j of a symmetric matrix of squared distances with a zero diagonal."""
+    n = len(squared)
+    return float(np.sqrt(squared).sum() / (n * (n - 1)))
 
 
 def nearest_class_distances(
