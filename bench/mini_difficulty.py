@@ -3,7 +3,8 @@
 Writes a fresh mini source (default sizes: `luma_builders.cli.MINI_DEFAULTS`), builds `clean` from it, encodes
 train, test and ood with `baselines.data.encode_records` (text: the offline MiniLM `TextEmbedder`), fits a
 scikit-learn LogisticRegression per modality on train and prints its test accuracy and the AUROC of its max-softmax
-probability at telling test (ID) from ood records, plus the fraction of texts that name their class.
+probability at telling test (ID) from ood records, plus the fraction of texts that name their class. The last row
+probes the texts with their class word masked (`mask_class_word`), as baselines that hide it see them.
 
     python -m bench.mini_difficulty [--seed 0]   (from the repository root)
 """
@@ -27,14 +28,17 @@ from sklearn.preprocessing import StandardScaler
 from baselines.data import MODALITIES, TextEmbedder, encode_records
 from luma import Luma
 from luma_builders.cli import MINI_DEFAULTS
+from luma_builders.features import mask_class_word
 from luma_builders.mini.source import write_mini_source
 from luma_builders.sources.readers import METADATA_FILES
 
 SPLITS = ("train", "test", "ood")
+MASKED = "text, class word masked"
+MASK = "[MASK]"  # the mask token of the text model (MiniLM's tokenizer)
 
 
 def encoded_clean(workdir: Path, seed: int) -> dict[str, dict[str, np.ndarray]]:
-    """Split -> {modality: (N, features), "label": (N,)} for `clean` built from a fresh mini source."""
+    """Split -> {modality or MASKED: (N, features), "label": (N,)} for `clean` built from a fresh mini source."""
     start = time.perf_counter()
     source = write_mini_source(workdir / "source", **{**MINI_DEFAULTS, "seed": seed})
     print(f"wrote the mini source in {time.perf_counter() - start:.1f} s; {text_naming_fraction(source):.2f} of its "
@@ -44,8 +48,11 @@ def encoded_clean(workdir: Path, seed: int) -> dict[str, dict[str, np.ndarray]]:
     embedder = TextEmbedder(cache_dir=workdir / "text_embeddings")
     data = {}
     for split in SPLITS:
-        tensors = encode_records(builder.as_dataset(split), embedder)
+        records = builder.as_dataset(split)
+        tensors = encode_records(records, embedder)
         data[split] = {m: tensors[m].flatten(1).numpy() for m in MODALITIES} | {"label": tensors["label"].numpy()}
+        pairs = zip(records["text"], records["label"], strict=True)
+        data[split][MASKED] = embedder([mask_class_word(text, label, MASK) for text, label in pairs])
     return data
 
 
@@ -75,10 +82,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="mini-difficulty-") as workdir:
         data = encoded_clean(Path(workdir), args.seed)
     sizes = ", ".join(f"{split} {len(data[split]['label'])}" for split in SPLITS)
-    print(f"records: {sizes}\n{'modality':<10} {'accuracy':>9} {'OOD AUROC':>10}")
-    for modality in MODALITIES:
+    print(f"records: {sizes}\n{'modality':<{len(MASKED)}} {'accuracy':>9} {'OOD AUROC':>10}")
+    for modality in (*MODALITIES, MASKED):
         accuracy, auroc = probe(data, modality, args.seed)
-        print(f"{modality:<10} {accuracy:>9.3f} {auroc:>10.3f}")
+        print(f"{modality:<{len(MASKED)}} {accuracy:>9.3f} {auroc:>10.3f}")
 
 
 if __name__ == "__main__":

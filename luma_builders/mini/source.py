@@ -1,7 +1,8 @@
 """A miniature LUMA source tree, generated offline, for tests and benchmarks.
 
 `write_mini_source` writes every file the builder reads, in the published layout and formats, for all
-50 classes: class words spoken by espeak-ng, class-specific texts and procedurally drawn images. Same
+50 classes: class words spoken by espeak-ng (several voices, noise, at times a confusable word in the background),
+texts that mostly describe their class without naming it, and procedurally drawn images. Same
 arguments, same bytes: nothing depends on the clock, and all randomness comes from `generator(seed, ...)`.
 """
 
@@ -69,12 +70,23 @@ AUDIO_FOLDERS = {
 }
 OTHER_RATES = (16000, 22050, 24000, 32000, 44100, 48000)
 MIN_SECONDS, MAX_SECONDS = 0.25, 0.85
+TAKES_PER_CLASS = 8  # espeak-ng takes (voice, speed, pitch) per class; every clip derives from one of them
+SNR_DB = (10.0, 35.0)  # speech-to-noise ratio of each clip, drawn uniformly
+CROSSTALK = 0.3  # share of clips where a second voice says a confusable word ...
+CROSSTALK_DB = (6.0, 15.0)  # ... this much quieter than the speech
 # Says that a folder is this generator's output, so an export's card can call its data synthetic.
 MINI_MARKER = "MINI_SOURCE.txt"
 # espeak-ng honours these language+variant pairs (plain en-gb silently ignores any +variant).
 LANGUAGES = ("en", "en-us", "en-029", "en-gb-scotland", "en-gb-x-rp", "en-gb-x-gbclan")
 VARIANTS = ("m1", "m2", "m3", "m4", "m7", "f1", "f2", "f3", "f4", "f5", "croak", "klatt2", "Andy", "linda")
 VOICES = tuple(f"{language}+{variant}" for language in LANGUAGES for variant in VARIANTS)
+
+# Per class: the classes whose word starts with the same letter (else every other class), for crosstalk.
+CONFUSABLE = tuple(
+    tuple(d for d, other in enumerate(CLASS_NAMES) if d != c and other[0] == word[0])
+    or tuple(d for d in range(len(CLASS_NAMES)) if d != c)
+    for c, word in enumerate(CLASS_NAMES)
+)
 
 # Image prototypes: shape family x palette (foreground, background); classes share one or the other.
 SHAPES = ("disc", "ring", "stripes", "triangle", "cross", "checker", "blob")
@@ -211,8 +223,8 @@ def _write_audio(root: Path, seed: int, counts: np.ndarray, pool: ThreadPoolExec
     jobs = []  # (class, voice, words per minute, pitch)
     for c, n in enumerate(counts):
         voice_rng = generator(seed, "voices", c)
-        for v in voice_rng.choice(len(VOICES), min(n, 6 + n // 100, len(VOICES)), replace=False):
-            jobs.append((c, VOICES[v], int(voice_rng.integers(150, 210)), int(voice_rng.integers(20, 80))))
+        for v in voice_rng.choice(len(VOICES), min(n, TAKES_PER_CLASS, len(VOICES)), replace=False):
+            jobs.append((c, VOICES[v], int(voice_rng.integers(120, 260)), int(voice_rng.integers(5, 95))))
     takes = [[] for _ in CLASS_NAMES]
     for job, take in zip(jobs, pool.map(lambda job: _speak(CLASS_NAMES[job[0]], *job[1:]), jobs), strict=True):
         takes[job[0]].append(take)
@@ -221,7 +233,11 @@ def _write_audio(root: Path, seed: int, counts: np.ndarray, pool: ThreadPoolExec
         clip_rng = generator(seed, "clips", c)
         for i, row in enumerate(np.flatnonzero(labels == c)):
             samples, rate = takes[c][i % len(takes[c])]
-            clip = _derive_clip(samples, rate, int(rates[row]), clip_rng)
+            other = None
+            if clip_rng.random() < CROSSTALK:
+                confusable = CONFUSABLE[c][clip_rng.integers(len(CONFUSABLE[c]))]
+                other = takes[confusable][clip_rng.integers(len(takes[confusable]))]
+            clip = _derive_clip(samples, rate, int(rates[row]), clip_rng, other)
             _write_wav(root / "audio" / paths[row], clip, int(rates[row]))
 
     list(pool.map(write_class, range(len(CLASS_NAMES))))
@@ -244,10 +260,11 @@ def _speak(word: str, voice: str, speed: int, pitch: int) -> tuple[np.ndarray, i
     return samples, rate
 
 
-def _derive_clip(samples: np.ndarray, rate_in: int, rate_out: int, rng) -> np.ndarray:
-    """A new take of a spoken word: a few % faster or slower (pitch follows), padded, scaled, noisy; int16."""
-    speed = rng.uniform(0.94, 1.06)
-    lead, trail = rng.uniform(0.02, 0.1, 2)
+def _derive_clip(samples: np.ndarray, rate_in: int, rate_out: int, rng, other=None) -> np.ndarray:
+    """A new take of a spoken word: faster or slower (pitch follows), shifted, scaled, over `other` (a take of
+    another word, or None), in coloured noise; int16."""
+    speed = rng.uniform(0.9, 1.1)
+    lead, trail = rng.uniform(0.02, 0.12), rng.uniform(0.02, 0.1)
     voiced = min(len(samples) / rate_in / speed, MAX_SECONDS - lead - trail)
     n_voiced = int(voiced * rate_out)
     take = np.interp(np.arange(n_voiced) * (speed * rate_in / rate_out), np.arange(len(samples)), samples)
@@ -255,11 +272,35 @@ def _derive_clip(samples: np.ndarray, rate_in: int, rate_out: int, rng) -> np.nd
     take[n_voiced - fade :] *= np.linspace(1, 0, fade)  # a word cut short must not end in a click
     clip = np.zeros(int(max(lead + voiced + trail, MIN_SECONDS) * rate_out))
     start = int(lead * rate_out)
-    clip[start : start + n_voiced] = take * (rng.uniform(0.2, 0.9) / max(np.abs(take).max(), 1e-3))
-    clip += rng.normal(0, 10 ** rng.uniform(-4, -2.5), len(clip))
+    clip[start : start + n_voiced] = take
+    speech_rms = np.sqrt(np.mean(take**2))
+    if other is not None:
+        clip += _crosstalk(*other, rate_out, len(clip), speech_rms, rng)
+    clip += _noise(len(clip), speech_rms, rng)
+    clip *= rng.uniform(0.2, 0.9) / max(np.abs(clip).max(), 1e-3)  # the mix peaks below full scale: nothing clips
     if rng.random() < 0.03:  # a few stereo files, as in the real corpora
         clip = np.stack([clip, clip * rng.uniform(0.6, 1.0)], axis=1)
-    return np.round(np.clip(clip, -1, 1) * 32767).astype("<i2")
+    return np.round(clip * 32767).astype("<i2")
+
+
+def _crosstalk(samples: np.ndarray, rate_in: int, rate_out: int, n: int, speech_rms: float, rng) -> np.ndarray:
+    """`n` samples of a second voice (`samples`), CROSSTALK_DB under the speech, starting in the clip's first half."""
+    voice = np.interp(
+        np.arange(len(samples) * rate_out // rate_in) * (rate_in / rate_out), np.arange(len(samples)), samples
+    )
+    at = int(rng.integers(n // 2))
+    voice = voice[: n - at]
+    level = speech_rms * 10 ** (-rng.uniform(*CROSSTALK_DB) / 20) / max(np.sqrt(np.mean(voice**2)), 1e-9)
+    return np.pad(voice * level, (at, n - at - len(voice)))
+
+
+def _noise(n: int, speech_rms: float, rng) -> np.ndarray:
+    """Room noise at SNR_DB below the speech: white, or a moving average of it (wider ones are darker)."""
+    width = int(rng.integers(1, 64))
+    summed = np.cumsum(rng.normal(0, 1, n + width))  # a moving average in O(n), whatever its width
+    coloured = summed[width:] - summed[:-width]
+    snr = rng.uniform(*SNR_DB)
+    return coloured * (speech_rms * 10 ** (-snr / 20) / max(coloured.std(), 1e-9))
 
 
 # --------------------------------------------------------------------------- background noise (ESC-50 layout)
@@ -324,8 +365,9 @@ def _write_wav(path: Path, samples: np.ndarray, rate: int) -> None:
 def _draw_images(proto: int, n: int, rng) -> np.ndarray:
     """`n` jittered drawings (n x 32 x 32 x 3 uint8) of prototype `proto`: a shape family on a palette."""
     size = (6.5 + 1.5 * (proto % 3)) * rng.uniform(0.75, 1.3, (n, 1, 1))
-    theta = 0.7 * proto + rng.normal(0, 0.35, (n, 1, 1))
-    cx, cy = 16 + np.clip(rng.normal(0, 3, (2, n, 1, 1)), -7, 7)
+    # Small turns and shifts: a linear probe on pixels still finds the shape (most of CIFAR's objects are centred).
+    theta = 0.7 * proto + rng.normal(0, 0.15, (n, 1, 1))
+    cx, cy = 16 + np.clip(rng.normal(0, 1.2, (2, n, 1, 1)), -3, 3)
     dx, dy = _X - cx, _Y - cy
     u = (dx * np.cos(theta) + dy * np.sin(theta)) / size
     v = (dy * np.cos(theta) - dx * np.sin(theta)) / size

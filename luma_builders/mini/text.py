@@ -1,7 +1,10 @@
 """Texts for the mini source: class facts and sentence templates in the styles of LUMA's 13 prompts.
 
 Related classes share groups of facts (people, hunters, trees, vehicles...), so a text model has to
-learn which details are specific to a class and which are not.
+learn which details are specific to a class and which are not. A minority of texts name their class; the others
+use a paraphrase or the class's kind ("this animal"). Each text draws how specific it is: vague texts hold only
+facts their groups share, so that they fit several classes; specific ones hold the class's own facts. Some texts
+name a related class too.
 """
 
 from __future__ import annotations
@@ -356,7 +359,7 @@ STYLES = (
         "{It} {is} often {act}, just like in your picture books.",
     ),
     (  # comparison
-        "{The} and {other} have a lot in common.",
+        "{The} and the {other} have a lot in common.",
         "Both can be found {where}, and both are often {colour}.",
         "But only {the} {has} {part}.",
         "From far away, people sometimes mix them up.",
@@ -420,49 +423,116 @@ def class_facts(word: str) -> dict:
         shared = [x for g in groups for x in GROUPS[g][field]]
         facts[field] = tuple(dict.fromkeys([*own.get(field, ()), *shared]))
         facts["own_" + field] = own.get(field, ())
+        facts["shared_" + field] = tuple(x for x in facts[field] if x not in facts["own_" + field])
     facts["related"] = tuple(w for w in CLASS_NAMES if w != word and set(CLASS_FACTS[w][0]) & set(groups))
     return facts
+
+
+# Paraphrases and related words: a text may speak of its class without its class word.
+PARAPHRASES = {
+    "man": ("gentleman", "fellow"), "boy": ("lad", "young fellow"), "house": ("home", "cottage"),
+    "woman": ("lady", "mother"), "girl": ("young lady", "daughter"), "table": ("desk", "counter"),
+    "road": ("street", "highway"), "horse": ("stallion", "pony"), "dog": ("puppy", "hound"),
+    "ship": ("vessel", "sailboat"), "bird": ("sparrow", "songbird"), "mountain": ("peak", "summit"),
+    "bed": ("mattress", "bunk"), "train": ("locomotive", "railway carriage"), "bridge": ("viaduct", "crossing"),
+    "fish": ("minnow", "goldfish"), "cloud": ("mist", "thunderhead"), "chair": ("seat", "stool"),
+    "cat": ("kitten", "tabby"), "baby": ("infant", "newborn"), "castle": ("fortress", "palace"),
+    "forest": ("woods", "jungle"), "television": ("screen", "TV set"), "bear": ("grizzly", "cub"),
+    "camel": ("dromedary", "beast of burden"), "sea": ("ocean", "waves"), "fox": ("vixen", "cub"),
+    "plain": ("prairie", "grassland"), "bus": ("coach", "shuttle"), "snake": ("serpent", "viper"),
+    "lamp": ("lantern", "light"), "clock": ("watch", "timepiece"), "lion": ("lioness", "king of beasts"),
+    "tank": ("armoured vehicle", "war machine"), "palm": ("coconut tree", "tropical tree"),
+    "rabbit": ("bunny", "hare"), "pine": ("conifer", "fir"), "cattle": ("cows", "herd"),
+    "oak": ("acorn tree", "old tree"), "mouse": ("rodent", "little rat"), "frog": ("toad", "tadpole"),
+    "ray": ("stingray", "manta"), "bicycle": ("bike", "cycle"), "truck": ("lorry", "van"),
+    "elephant": ("pachyderm", "calf"), "roses": ("blossoms", "bouquet"), "wolf": ("pack hunter", "howler"),
+    "telephone": ("phone", "receiver"), "bee": ("bumblebee", "insect"), "whale": ("humpback", "orca"),
+}  # fmt: skip
+
+# A short sentence naming another class, so that a class word in a text is evidence, not proof.
+DISTRACTORS = (
+    "Nearby was {a_other}.",
+    "{name} had hoped to see {a_other}.",
+    "Some mistake {them} for {a_other}.",
+)
+# A closing sentence listing some of the class's own parts and acts: how many grows with the text's specificity.
+ASSOCIATION = "{It} always {makes} {name} think of {own}."
+
+MENTION = 0.3  # the class word itself; otherwise a paraphrase (PARAPHRASE) or the kind ("this animal")
+PARAPHRASE = 0.1
+DISTRACTOR = 0.35  # a sentence names a related class
+
+SPECIFICITY_POWER = 2.5  # specificity = uniform ** power: most texts vague, a few full of the class's own facts
+ASSOCIATED = 4  # at most this many own facts in the closing sentence
 
 
 def _article(phrase: str) -> str:
     return ("an " if phrase[0] in "aeiou" else "a ") + phrase
 
 
-def make_text(word: str, rng: np.random.Generator, mention: float = 0.85) -> str:
-    """One text about `word`: 1-4 sentences, no tabs or newlines; it names the class with p=`mention`."""
+def _listed(phrases: list[str]) -> str:
+    return phrases[0] if len(phrases) == 1 else ", ".join(phrases[:-1]) + " and " + phrases[-1]
+
+
+def _pick(facts: dict, field: str, specific: float, rng: np.random.Generator) -> list[str]:
+    """Two details of `field`, different where the pool allows: each the class's own with p=`specific`, else one that
+    its groups share with other classes."""
+    picked = []
+    for _ in range(2):
+        pool = facts["own_" + field] if facts["own_" + field] and rng.random() < specific else facts["shared_" + field]
+        pool = [x for x in pool if x not in picked] or pool
+        picked.append(pool[int(rng.integers(len(pool)))])
+    return picked
+
+
+def _naming(word: str, rng: np.random.Generator, mention: float) -> tuple[str, str, str]:
+    """(bare name, "the ..." phrase, "a ..." phrase) the text uses for its subject."""
     facts = class_facts(word)
-
-    def pick(field, count=2):
-        # Own facts are likelier than shared ones, so the class is recoverable but not from one word.
-        pool = facts["own_" + field] if facts["own_" + field] and rng.random() < 0.6 else facts[field]
-        first = pool[int(rng.integers(len(pool)))]
-        rest = [x for x in facts[field] if x != first] or [first]
-        return [first] + [rest[int(rng.integers(len(rest)))] for _ in range(count - 1)]
-
     plural = facts["plural"]
-    if rng.random() < mention:
-        name, the, a = word, "the " + word, word if plural else _article(word)
-    else:
-        name = facts["kind"]
-        the, a = ("these " if plural else "this ") + name, name if plural else _article(name)
-    where, parts, colours, acts, adjs = (pick(field) for field in FIELDS)
+    draw = rng.random()
+    if draw < mention + PARAPHRASE:
+        name = word if draw < mention else PARAPHRASES[word][int(rng.integers(len(PARAPHRASES[word])))]
+        return name, "the " + name, name if plural else _article(name)
+    name = facts["kind"]
+    return name, ("these " if plural else "this ") + name, name if plural else _article(name)
+
+
+def _fill(word: str, rng: np.random.Generator, mention: float) -> dict[str, str]:
+    """The values of every template field for one text about `word`; "own" lists 0 to ASSOCIATED own facts."""
+    facts = class_facts(word)
+    plural = facts["plural"]
+    name, the, a = _naming(word, rng, mention)
+    specific = rng.random() ** SPECIFICITY_POWER
+    where, parts, colours, acts, adjs = (_pick(facts, field, specific, rng) for field in FIELDS)
+    own = [*facts["own_parts"], *facts["own_acts"]]
+    own = [own[i] for i in rng.choice(len(own), min(int(rng.binomial(ASSOCIATED, specific)), len(own)), replace=False)]
     people = rng.choice(len(NAMES), 2, replace=False)
-    related = facts["related"]
-    fill = {
+    other = facts["related"][int(rng.integers(len(facts["related"])))]
+    return {
         "word": name, "the": the, "The": the[0].upper() + the[1:], "a": a, "A": a[0].upper() + a[1:],
         "it": "they" if plural else "it", "It": "They" if plural else "It",
         "them": "them" if plural else "it", "is": "are" if plural else "is",
         "was": "were" if plural else "was", "has": "have" if plural else "has",
-        "kind_a": facts["kind"] if plural else _article(facts["kind"]),
+        "makes": "make" if plural else "makes", "kind_a": facts["kind"] if plural else _article(facts["kind"]),
         "its_part": ("their " if plural else "its ") + parts[0].removeprefix("a ").removeprefix("an "),
         "where": where[0], "where2": where[1], "part": parts[0], "part2": parts[1],
         "colour": colours[0], "colour2": colours[1], "act": acts[0], "act2": acts[1],
         "adj": adjs[0], "adj2": adjs[1], "name": NAMES[people[0]], "name2": NAMES[people[1]],
         "season": SEASONS[int(rng.integers(4))], "day": DAYS[int(rng.integers(7))],
-        "other": "the " + (related[int(rng.integers(len(related)))] if related else "others"),
+        "other": other, "a_other": other if class_facts(other)["plural"] else _article(other),
+        "own": _listed(own) if own else "",
     }  # fmt: skip
+
+
+def make_text(word: str, rng: np.random.Generator, mention: float = MENTION) -> str:
+    """One text about `word`: 1-4 sentences, no tabs or newlines. It names the class with p=`mention`, else a
+    paraphrase or its kind; its details are more or less specific to the class; some name a related class."""
+    fill = _fill(word, rng, mention)
     style = STYLES[int(rng.integers(len(STYLES)))]
-    extra = int(rng.integers(min(3, len(style) - 1) + 1))
+    closing = [DISTRACTORS[int(rng.integers(len(DISTRACTORS)))]] if rng.random() < DISTRACTOR else []
+    closing += [ASSOCIATION] if fill["own"] else []
+    extra = int(rng.integers(min(3 - len(closing), len(style) - 1) + 1))
     chosen = [0, *sorted(1 + rng.choice(len(style) - 1, extra, replace=False))]
-    text = " ".join(style[i].format(**fill) for i in chosen)
-    return text[:-1] + "." if text.endswith(",") else text  # a poem cut short still ends a sentence
+    sentences = [style[i].format(**fill) for i in chosen]
+    sentences[-1] = sentences[-1][:-1] + "." if sentences[-1].endswith(",") else sentences[-1]  # a cut poem ends
+    return " ".join(sentences + [sentence.format(**fill) for sentence in closing])
