@@ -16,8 +16,11 @@ are fitted on the validation split; energy and max-logit OOD scores come from ev
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 import time
+import zipfile
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -27,12 +30,14 @@ import pandas as pd
 from baselines import conformal, metrics
 from baselines.data import MODALITIES, TextEmbedder, encode_records, text_embedding_dir
 from baselines.evaluation import RECORD_FIELDS, evaluate_predictions
+from baselines.executors import ExecutorConfig, execute
 from baselines.methods import METHODS, Prediction, make_method
 from baselines.ood_scores import energy, negative_max_logit
 from baselines.temperature_scaling import fit_temperature, temperature_probs
 from baselines.train import TrainConfig
 from baselines.uncertainty import dirichlet_uncertainty, entropy_decomposition, sampled_softmax
 from luma import Luma
+from luma_builders.features import write_npz_atomic
 from luma_builders.rng import generator
 from luma_builders.schema import provenance_flags
 
@@ -45,6 +50,14 @@ SOFTMAX_SAMPLES = 20  # draws of the sigma head per pass/member when turning (mu
 ANNEAL_SHARE = 0.1  # evidential KL annealing over this share of the epoch budget (the reference RCML: 50 of 500)
 CONFORMAL_ALPHA = 0.1  # split conformal (APS) at 90% coverage
 SPLITS = ("val", "test", "ood")
+# The settings a run's numbers depend on besides its Job: a result file is keyed by both, so changing one of them never
+# reuses a file. (bootstrap only enters the aggregation; cache_dir, progress and the executor change no number.)
+RESULT_SETTINGS = ("epochs", "patience", "batch_size", "lr", "ensemble_size", "mc_passes", "mask_class_words")
+RESULT_SETTINGS += ("data_dir",)  # the source: a folder or URL (the mini source's folder names its generator's code)
+RESULT_FORMAT = 1  # raised when what a result file holds changes
+RUN_KEY = "__run__"  # the result file's entry holding the job, metrics and reliability as JSON
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -67,6 +80,7 @@ class BenchmarkConfig:
     bootstrap: int = 1000  # replicates for the 95% intervals and paired tests
     cache_dir: str | None = None
     progress: bool = False
+    executor: ExecutorConfig = field(default_factory=ExecutorConfig)
 
 
 @dataclass(frozen=True)
@@ -140,18 +154,27 @@ class Runner:
         predictions, histories = self._predict(job, data)
         return evaluate_run(job, predictions, histories, data, self.config.epochs)
 
+    def prepare(self, job: Job) -> None:
+        """Build `job`'s variant into the datasets cache and embed its texts into the text cache, so that the workers
+        running its jobs side by side only read both."""
+        for rows in self._splits(job).values():
+            self.embedder(list(rows["text"]))
+
+    def _splits(self, job: Job) -> dict:
+        builder = Luma(
+            job.variant,
+            data_dir=self.config.data_dir,
+            cache_dir=self.config.cache_dir,
+            seed=job.data_seed,
+            **dict(job.parameters),
+        )
+        builder.download_and_prepare()
+        return {split: builder.as_dataset(split) for split in ("train", "test", "ood")}
+
     def _variant_data(self, job: Job) -> dict:
         key = (job.variant, job.parameters, job.data_seed)
         if key != self._data_key:
-            builder = Luma(
-                job.variant,
-                data_dir=self.config.data_dir,
-                cache_dir=self.config.cache_dir,
-                seed=job.data_seed,
-                **dict(job.parameters),
-            )
-            builder.download_and_prepare()
-            splits = {split: builder.as_dataset(split) for split in ("train", "test", "ood")}
+            splits = self._splits(job)
             self._data = {split: encode_records(rows, self.embedder) for split, rows in splits.items()}
             fields = [f for f in RECORD_FIELDS if f in splits["test"].column_names]
             self._data["records"] = [row for s in ("test", "ood") for row in splits[s].select_columns(fields).to_list()]
@@ -312,20 +335,118 @@ def run_benchmark(config: BenchmarkConfig) -> Path:
 
 
 def run_jobs(jobs: list[Job], config: BenchmarkConfig) -> list[RunResult]:
-    """Every job in order, one line each with the time so far and an estimate of the time left."""
-    runner = Runner(config)
-    results, start = [], time.perf_counter()
-    for number, job in enumerate(jobs, 1):
-        results.append(runner.run(job))
-        elapsed = time.perf_counter() - start
-        left = elapsed / number * (len(jobs) - number)
-        accuracy = results[-1].metrics["accuracy"]
-        print(
-            f"[{number}/{len(jobs)} {_minutes(elapsed)} elapsed, ~{_minutes(left)} left] {job.label()}: "
-            f"accuracy {accuracy:.3f}",
-            flush=True,
-        )
+    """Every job's result, in the order of `jobs`: read from its result file when a complete one exists for the same
+    settings, else run by `config.executor` and saved. One line per job run, with the time so far and an estimate of
+    the time left."""
+    results = {job: result for job in jobs if (result := load_result(job, config)) is not None}
+    pending = [job for job in jobs if job not in results]
+    if results:
+        print(f"{len(results)} of {len(jobs)} jobs already done (read from {Path(config.out) / 'runs'})", flush=True)
+    if pending and config.executor.kind != "sequential":
+        runner = Runner(config)  # the workers then find every variant built and every text embedded
+        for job in {(j.variant, j.parameters, j.data_seed): j for j in pending}.values():
+            runner.prepare(job)
+    start = time.perf_counter()
+    tasks = [(group, config) for group in job_groups(pending)]
+    finished = (
+        result
+        for group in execute(run_group, tasks, config.executor, Path(config.out) / "submitit")
+        for result in group
+    )
+    for number, result in enumerate(finished, 1):
+        results[result.job] = result
+        _print_progress(number, len(pending), start, result)
+    return [results[job] for job in jobs]
+
+
+def _print_progress(number: int, total: int, start: float, result: RunResult) -> None:
+    elapsed = time.perf_counter() - start
+    left = elapsed / number * (total - number)
+    print(
+        f"[{number}/{total} {_minutes(elapsed)} elapsed, ~{_minutes(left)} left] {result.job.label()}: "
+        f"accuracy {result.metrics['accuracy']:.3f}",
+        flush=True,
+    )
+
+
+def job_groups(jobs: list[Job]) -> list[list[Job]]:
+    """`jobs` as independent executor tasks: a post-hoc fusion job together with the unimodal jobs of the same base
+    method, seed and variant among `jobs` (it averages their models, which its task then trains once), every other job
+    alone. Tasks keep the order of their first job."""
+    fusions = {_fusion_key(job) for job in jobs if job.method in POSTHOC_FUSION}
+    groups: dict = {}
+    for job in jobs:
+        key = _fusion_key(job)
+        groups.setdefault(key if key in fusions else job, []).append(job)
+    return list(groups.values())
+
+
+def _fusion_key(job: Job) -> tuple | None:
+    """The post-hoc fusion that `job` is (or whose unimodal part it is), or None."""
+    base = POSTHOC_FUSION.get(job.method)
+    if base is None and (job.modality == "multimodal" or job.method not in POSTHOC_FUSION.values()):
+        return None
+    return job.variant, job.parameters, job.data_seed, job.seed, base or job.method
+
+
+# One Runner per process and config: a process that runs several tasks (the sequential driver, a Ray worker) encodes
+# a variant once for all of them and reuses the unimodal predictions that post-hoc fusion averages.
+_PROCESS_RUNNER: dict[str, Runner] = {}
+
+
+def run_group(jobs: list[Job], config: BenchmarkConfig) -> list[RunResult]:
+    """One executor task: run `jobs` in order and save each result file as soon as that job is done."""
+    key = repr(config)
+    if key not in _PROCESS_RUNNER:
+        _PROCESS_RUNNER.clear()
+        _PROCESS_RUNNER[key] = Runner(config)
+    results = []
+    for job in jobs:
+        results.append(_PROCESS_RUNNER[key].run(job))
+        save_result(results[-1], config)
     return results
+
+
+def _identity(job: Job, config: BenchmarkConfig) -> str:
+    """What a run's numbers depend on, as canonical JSON."""
+    settings = {name: getattr(config, name) for name in RESULT_SETTINGS}
+    return json.dumps({"format": RESULT_FORMAT, "job": asdict(job), **settings}, sort_keys=True, default=str)
+
+
+def result_path(job: Job, config: BenchmarkConfig) -> Path:
+    """`<out>/runs/<variant>-<method>-<modality>-s<seed>-d<data seed>-<hash of the job and RESULT_SETTINGS>.npz`."""
+    digest = hashlib.sha256(_identity(job, config).encode()).hexdigest()[:16]
+    name = f"{job.variant}-{job.method}-{job.modality}-s{job.seed}-d{job.data_seed}-{digest}.npz"
+    return Path(config.out) / "runs" / name
+
+
+def save_result(result: RunResult, config: BenchmarkConfig) -> Path:
+    """Write `result` into its result file (per-record arrays, plus the identity, metrics and reliability as JSON),
+    replacing it whole: the file is either absent or complete."""
+    path = result_path(result.job, config)
+    run = {"identity": _identity(result.job, config), "metrics": result.metrics, "reliability": result.reliability}
+    write_npz_atomic(path, **result.records, **{RUN_KEY: np.array(json.dumps(run, default=float))})
+    return path
+
+
+def load_result(job: Job, config: BenchmarkConfig) -> RunResult | None:
+    """The saved result of `job` under `config`'s settings; None when there is no file, or it is damaged or holds
+    another job or settings (the job then runs again and replaces it)."""
+    path = result_path(job, config)
+    if not path.exists():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as stored:
+            records = {name: stored[name] for name in stored.files}  # reading every entry checks its CRC
+        run = json.loads(str(records.pop(RUN_KEY)))
+        identity = run["identity"]
+    except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as err:
+        log.warning("%s: unreadable result file (%s); running %s again", path, err, job.label())
+        return None
+    if identity != _identity(job, config):
+        log.warning("%s: holds another job or settings; running %s again", path, job.label())
+        return None
+    return RunResult(job, run["metrics"], records, run["reliability"])
 
 
 def _minutes(seconds: float) -> str:

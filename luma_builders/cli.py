@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import importlib.metadata
 import inspect
@@ -244,8 +245,23 @@ def _benchmark_config(args):
     if args.keep_class_words:
         given["mask_class_words"] = False
     return BenchmarkConfig(
-        out=Path(args.out), data_dir=_resolve_source(args.source), cache_dir=str(luma_home() / "datasets"), **given
+        out=Path(args.out),
+        data_dir=_resolve_source(args.source),
+        cache_dir=str(luma_home() / "datasets"),
+        executor=_executor_config(args),
+        **given,
     )
+
+
+def _executor_config(args):
+    """An ExecutorConfig from the executor options given (their dests are its field names; `--executor` is its kind)."""
+    from baselines.executors import ExecutorConfig
+
+    names = [f.name for f in dataclasses.fields(ExecutorConfig) if f.name != "kind"]
+    given = {name: value for name in names if (value := getattr(args, name)) is not None}
+    if args.executor is not None:
+        given["kind"] = args.executor
+    return ExecutorConfig(**given)
 
 
 def _benchmark(args) -> None:
@@ -365,6 +381,23 @@ def _add_training_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--first-seed", type=int, help="seeds count up from here (default: 0)")
     parser.add_argument("--bootstrap", type=positive_int, help="resamplings for intervals and tests (default: 1000)")
     parser.add_argument("--keep-class-words", action="store_true", help="do not mask class words in texts")
+    _add_executor_options(parser)
+
+
+def _add_executor_options(parser: argparse.ArgumentParser) -> None:
+    """Where the jobs run (baselines.executors); defaults are ExecutorConfig's."""
+    from baselines.executors import EXECUTORS, SUBMITIT_CLUSTERS
+
+    group = parser.add_argument_group("executor", "finished jobs are kept in OUT/runs; a re-run only runs the rest")
+    group.add_argument("--executor", choices=EXECUTORS, help="default: sequential; ray and slurm run jobs side by side")
+    group.add_argument("--workers", type=positive_int, help="ray: jobs at once on a local Ray instance (default: 2)")
+    group.add_argument("--address", help="ray: an existing cluster ('auto', 'ray://host:10001') instead of a local one")
+    group.add_argument("--threads-per-job", type=positive_int, help="CPU threads per job (default: cores / workers)")
+    group.add_argument("--slurm-partition", help="slurm: the partition (default: the cluster's)")
+    group.add_argument("--slurm-time", type=positive_int, help="slurm: minutes a job may run (default: 120)")
+    group.add_argument("--slurm-mem-gb", type=float, help="slurm: memory per job (default: 8)")
+    group.add_argument("--slurm-parallelism", type=positive_int, help="slurm: array jobs at once (default: 64)")
+    group.add_argument("--submitit-cluster", choices=SUBMITIT_CLUSTERS, help="slurm (default), or local to test")
 
 
 def _parser_with_parameters(commands, name: str, help: str) -> argparse.ArgumentParser:
