@@ -392,7 +392,11 @@ def _add_executor_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--executor", choices=EXECUTORS, help="default: sequential; ray and slurm run jobs side by side")
     group.add_argument("--workers", type=positive_int, help="ray: jobs at once on a local Ray instance (default: 2)")
     group.add_argument("--address", help="ray: an existing cluster ('auto', 'ray://host:10001') instead of a local one")
-    group.add_argument("--threads-per-job", type=positive_int, help="CPU threads per job (default: cores / workers)")
+    group.add_argument(
+        "--threads-per-job",
+        type=positive_int,
+        help="CPU threads per job (default: this machine's cores / workers; set it for a cluster)",
+    )
     group.add_argument("--slurm-partition", help="slurm: the partition (default: the cluster's)")
     group.add_argument("--slurm-time", type=positive_int, help="slurm: minutes a job may run (default: 120)")
     group.add_argument("--slurm-mem-gb", type=float, help="slurm: memory per job (default: 8)")
