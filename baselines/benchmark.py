@@ -7,11 +7,11 @@ trained with one seed. Every run is evaluated by `baselines.evaluation.evaluate_
 variant within that run's predictions, so detection needs variants with injection ratios below 1 (`sample_noise_0.5`).
 
 Protocol: every network trains to convergence within an epoch budget (early stopping on a validation split, best
-weights restored; the evidential losses anneal their KL term over the first tenth of the budget, as the reference
-RCML does over 50 of 500 epochs); MC Dropout and Deep Ensemble "multimodal" are the multimodal network trained end to
-end, and `mcd_posthoc` / `de_posthoc` average separately trained unimodal models instead; ensemble members share one
-training set; texts have their class words masked (switchable). Temperature scaling and split conformal prediction
-are fitted on the validation split; energy and max-logit OOD scores come from every method's logits.
+weights restored; the evidential losses anneal their KL term over the first half of the budget, see ANNEAL_SHARE);
+MC Dropout and Deep Ensemble "multimodal" are the multimodal network trained end to end, and `mcd_posthoc` /
+`de_posthoc` average separately trained unimodal models instead; ensemble members share one training set; texts have
+their class words masked (switchable). Temperature scaling and split conformal prediction are fitted on the
+validation split; energy and max-logit OOD scores come from every method's logits.
 """
 
 from __future__ import annotations
@@ -47,7 +47,10 @@ POSTHOC_FUSION = {"mcd_posthoc": "mcd", "de_posthoc": "de"}  # multimodal only: 
 METHOD_CHOICES = (*METHODS, *POSTHOC_FUSION)
 DEFAULT_MODALITIES = ("image", "audio", "text", "multimodal")
 SOFTMAX_SAMPLES = 20  # draws of the sigma head per pass/member when turning (mu, sigma) into probabilities
-ANNEAL_SHARE = 0.1  # evidential KL annealing over this share of the epoch budget (the reference RCML: 50 of 500)
+# Evidential KL annealing over this share of the epoch budget. The reference RCML anneals over 50 of its 500 epochs;
+# a tenth of a 30-epoch budget is 3 epochs, over before the networks have learned anything, and the full KL term then
+# keeps the evidence down: RCML stopped at 0.04 multimodal accuracy on the mini source, 0.86 with half the budget.
+ANNEAL_SHARE = 0.5
 CONFORMAL_ALPHA = 0.1  # split conformal (APS) at 90% coverage
 SPLITS = ("val", "test", "ood")
 # The settings a run's numbers depend on besides its Job: a result file is keyed by both, so changing one of them never
@@ -69,7 +72,7 @@ class BenchmarkConfig:
     modalities: tuple[str, ...] = DEFAULT_MODALITIES
     epochs: int = 30  # the budget; early stopping usually ends a run sooner
     patience: int = 5
-    batch_size: int = 128  # larger batches: fewer, cheaper steps on a CPU
+    batch_size: int = 64
     lr: float = 2e-3
     ensemble_size: int = 3
     mc_passes: int = 20

