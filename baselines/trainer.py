@@ -1,8 +1,8 @@
 """MC Dropout's late-fusion network as a transformers model: train it with `transformers.Trainer` or a plain PyTorch
 loop, save, load and share it as any `PreTrainedModel`, and score its predictions with LUMA's `evaluate` modules.
 
-    from transformers import Trainer, TrainingArguments
     luma = Luma("clean", data_dir=...)
+    luma.download_and_prepare()
     model = LumaMCDropoutModel(LumaMCDropoutConfig.from_features(luma.info.features))
     args = TrainingArguments("out", max_steps=1000, remove_unused_columns=False, label_names=["labels", "is_ood"])
     trainer = Trainer(
@@ -17,9 +17,10 @@ loop, save, load and share it as any `PreTrainedModel`, and score its prediction
     trainer.evaluate()  # eval_accuracy, eval_nll, eval_brier, eval_ece, eval_aurc, eval_ood_auroc_epistemic, ...
     model.save_pretrained("luma-mcd")  # or model.push_to_hub("user/luma-mcd")
 
-`remove_unused_columns=False` keeps the raw LUMA fields for the collator; a streamed dataset needs `max_steps`;
-`label_names=["labels", "is_ood"]` hands `compute_metrics` the OOD flags, so that it scores classification on the
-in-distribution records and OOD detection on all of them.
+The model has one output per in-distribution class of the dataset's `label` ClassLabel (42 of its 50 names: the OOD
+classes are never training targets). `remove_unused_columns=False` keeps the raw LUMA fields for the collator; a
+streamed dataset needs `max_steps`; `label_names=["labels", "is_ood"]` hands `compute_metrics` the OOD flags, so that
+it scores classification on the in-distribution records and OOD detection on all of them.
 
 Without transformers' loop, the same model in plain PyTorch:
 
@@ -169,10 +170,10 @@ class LumaMCDropoutModel(PreTrainedModel):
 
     def _in_distribution_loss(self, labels: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         # OOD records (an eval set with the ood split) have no target among the outputs: the loss leaves them out,
-        # and is 0 for a batch of OOD records only
+        # and is NaN for a batch of OOD records only, which the Trainer's eval_loss skips (logging_nan_inf_filter)
         known = ~batch["is_ood"] if "is_ood" in batch else torch.ones_like(labels, dtype=torch.bool)
         if not known.any():
-            return torch.zeros((), device=labels.device)
+            return torch.full((), torch.nan, device=labels.device)
         inputs = {modality: batch[modality][known] for modality in self.method.modalities}
         return self.method.loss(self.net, {**inputs, "label": labels[known]}, None)
 

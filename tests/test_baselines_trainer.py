@@ -120,6 +120,11 @@ def test_trainer_trains_on_a_stream_and_evaluates_with_the_evaluate_modules(mini
     loss = model(**batch).loss
     torch.manual_seed(1)
     assert torch.equal(loss, model.method.loss(model.net, {**batch, "label": batch["labels"]}, None))
+    # OOD records have no target among the outputs: the loss leaves them out, NaN when nothing is left
+    ood_rows = list(islice(stream("ood"), 4))
+    assert torch.isnan(model(**collator(ood_rows)).loss)
+    torch.manual_seed(1)
+    assert torch.equal(model(**collator(rows + ood_rows)).loss, loss)
     prediction = model.method.predict(encode_records(rows, embedder))
     assert prediction.mu.shape == (model.config.mc_passes, 8, NUM_ID_CLASSES)
     assert not np.array_equal(prediction.mu[0], prediction.mu[1])  # dropout on: the passes differ
