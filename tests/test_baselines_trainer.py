@@ -60,7 +60,7 @@ def test_trainer_trains_on_a_stream_and_evaluates_with_the_evaluate_modules(mini
     stream = Luma("clean", data_dir=str(mini_source)).as_streaming_dataset
     eval_dataset = datasets.concatenate_datasets([clean.as_dataset("test"), clean.as_dataset("ood")])
     torch.manual_seed(0)
-    model = LumaMCDropoutModel(LumaMCDropoutConfig.from_features(clean.info.features))
+    model = LumaMCDropoutModel(LumaMCDropoutConfig.from_features(clean.info.features, mc_passes=5))
     before = [p.detach().clone() for p in model.parameters()]
     args = TrainingArguments(
         str(tmp_path / "out"),
@@ -211,7 +211,7 @@ def test_a_plain_pytorch_loop_trains_and_predicts(clean, embedder):
         generator=torch.Generator().manual_seed(0),
     )
     torch.manual_seed(0)
-    model = LumaMCDropoutModel(LumaMCDropoutConfig.from_features(train.features))
+    model = LumaMCDropoutModel(LumaMCDropoutConfig.from_features(train.features, mc_passes=5))
     before = [p.detach().clone() for p in model.parameters()]
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     model.train()
