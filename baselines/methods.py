@@ -27,6 +27,7 @@ from baselines.uncertainty import softmax
 from luma_builders.classes import NUM_ID_CLASSES
 
 PREDICT_BATCH_SIZE = 256
+MC_PASSES = 20  # MC Dropout's stochastic forward passes at test time
 
 
 @dataclass
@@ -124,7 +125,7 @@ class MCDropout(_TwoHeadMethod):
 
     method = "mcd"
 
-    def __init__(self, *args, passes: int = 20, **kwargs):
+    def __init__(self, *args, passes: int = MC_PASSES, **kwargs):
         super().__init__(*args, **kwargs)
         self.passes = passes
         self.model: nn.Module | None = None
