@@ -140,7 +140,9 @@ FIELDS = (
 FEATURES = datasets.Features({f.name: f.feature for f in FIELDS})
 PLANNED_FIELDS = tuple(f.name for f in FIELDS if f.step in PLANNED_STEPS)
 SAMPLE_NOISE_FIELDS = tuple(f.name for f in FIELDS if f.step == SAMPLE_NOISE)
+DIVERSITY_FIELDS = tuple(f.name for f in FIELDS if f.step == DIVERSITY)  # per modality, set where it was sampled
 PROVENANCE_FLAGS = {f.flag: f.name for f in FIELDS if f.flag}  # flag name -> the field that sets it
+ITEM_ID_FIELDS = {m: f"{m}_id" for m in MODALITIES}  # modality -> the field naming its item in the source
 
 
 def provenance_flags(record: dict) -> dict[str, bool]:
