@@ -92,6 +92,13 @@ def test_build_summary_of_low_diversity_shows_the_diversity_weights(mini_source,
     assert "test   diversity_weight" not in out  # only train is resampled
 
 
+def test_a_local_source_shows_no_download_bar(mini_source, tmp_path, capsys):
+    main(["build", "sample_noise", "--source", str(mini_source), "--out", str(tmp_path / "cache")])
+    err = capsys.readouterr().err
+    assert f"building sample_noise from {mini_source}" in err and "Generating train split" in err  # bars are on
+    assert "Download" not in err and "download" not in err  # nothing is downloaded: files are read in place
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
