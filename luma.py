@@ -147,7 +147,7 @@ class Luma(datasets.GeneratorBasedBuilder):
         check_no_split_is_empty(plan, source.location)
         self.info.download_checksums = data.file_checksums  # what this build read, by location (with the commit)
         noise = self.config.sample_noise(source)  # once: building augmenters and reading the noise bank costs
-        return [
+        generators = [
             datasets.SplitGenerator(
                 name=split,
                 gen_kwargs={
@@ -161,6 +161,9 @@ class Luma(datasets.GeneratorBasedBuilder):
             )
             for split in SPLITS
         ]
+        for generator in generators:  # the totals of datasets' "Generating" bars, which then show an ETA
+            generator.split_info.num_examples = len(plan[generator.name])
+        return generators
 
     def _generate_examples(self, shards, split, source, cache, noise, decoded):
         seed = self.config.seed

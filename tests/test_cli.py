@@ -157,20 +157,6 @@ def test_top_level_help_lists_every_command_with_its_help(capsys):
     assert "--quiet" in out and "--verbose" in out and "--version" in out
 
 
-@pytest.fixture
-def restored_verbosity():
-    """--quiet and --verbose change process-wide logging state: put it back for the other tests."""
-    import datasets
-
-    levels = {name: logging.getLogger(name).level for name in LOGGERS}
-    handlers = list(logging.getLogger("luma_builders").handlers)
-    yield
-    for name, level in levels.items():
-        logging.getLogger(name).setLevel(level)
-    logging.getLogger("luma_builders").handlers[:] = handlers
-    datasets.enable_progress_bars()
-
-
 def test_quiet_silences_loggers_progress_bars_and_status_lines(mini_source, tmp_path, capsys, restored_verbosity):
     import datasets
 
@@ -180,6 +166,22 @@ def test_quiet_silences_loggers_progress_bars_and_status_lines(mini_source, tmp_
     assert not datasets.is_progress_bar_enabled()
     captured = capsys.readouterr()
     assert captured.err == "" and "clean:" in captured.out  # the summary is the result, so it stays
+
+
+@pytest.mark.parametrize("quiet", [False, True])
+def test_export_shows_progress_with_totals_unless_quiet(quiet, mini_source, tmp_path, capsys, restored_verbosity):
+    argv = ["export", "--configs", "clean", "--source", str(mini_source), "--out", str(tmp_path / "hub")]
+    main(["--quiet", *argv] if quiet else argv)
+    err = capsys.readouterr().err
+    if quiet:
+        assert err == ""
+        return
+    records = 42 * (SMALL["train_per_class"] + SMALL["test_per_class"])
+    for bar in ("Generating train split", "Generating test split", "Generating ood split", "Writing clean"):
+        # a total, so tqdm shows the ETA (`<00:01`) and the rate
+        assert re.search(rf"{bar}: 100%\|.*\| (\d+)/\1 \[\d\d:\d\d<\d\d:\d\d, +[\d.]+ (examples|records)/s\]", err), bar
+    ood = int(re.search(r"ood split: 100%.*\| (\d+)/", err)[1])
+    assert re.search(r"Writing clean: 100%.*\| (\d+)/\1 ", err)[1] == str(records + ood)
 
 
 def test_verbose_shows_info_messages(restored_verbosity, capsys):

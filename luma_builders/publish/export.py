@@ -27,6 +27,7 @@ import datasets
 import yaml
 from datasets.arrow_writer import ParquetWriter
 from datasets.info import DatasetInfosDict
+from datasets.utils import tqdm as hf_tqdm
 from datasets.utils.metadata import MetadataConfigs
 from datasets.utils.py_utils import convert_file_size_to_int
 from huggingface_hub import DatasetCard, DatasetCardData
@@ -139,6 +140,9 @@ def _write_config(builder, root: Path, max_shard_bytes: int, row_group_size: int
     folder = root / data_dir_of(name)
     folder.mkdir(parents=True)
     files = {}
+    total = sum(info.num_examples for info in builder.info.splits.values())
+    # datasets' bar: rate and ETA, and off with datasets.disable_progress_bars() (`luma --quiet`)
+    progress = hf_tqdm(total=total, unit=" records", desc=f"Writing {name}")
     for split, info in builder.info.splits.items():
         dataset = builder.as_dataset(split)
         table = dataset.with_format("arrow")  # the prepared Arrow file, memory-mapped
@@ -153,8 +157,10 @@ def _write_config(builder, root: Path, max_shard_bytes: int, row_group_size: int
             ) as writer:
                 for offset in range(start, end, row_group_size):
                     writer.write_table(table[offset : min(offset + row_group_size, end)])
+                    progress.update(min(offset + row_group_size, end) - offset)
                 writer.finalize()
             files[split].append((path.relative_to(root).as_posix(), path.stat().st_size, end - start))
+    progress.close()
     return files
 
 
