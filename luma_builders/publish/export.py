@@ -36,7 +36,7 @@ from luma_builders.classes import CLASS_NAMES, NUM_ID_CLASSES
 from luma_builders.mini.source import MINI_MARKER
 from luma_builders.parameters import PARAMETER_SPECS, RECORD_GROUPS, SOURCE_PARAMETERS, parameters_table
 from luma_builders.publish.croissant import CROISSANT_FILE, croissant
-from luma_builders.schema import FIELDS
+from luma_builders.schema import FEATURES, FIELDS
 from luma_builders.sources.readers import is_url
 
 CARD_TEMPLATES = resources.files("dataset_card")  # package data: export works from an installed wheel
@@ -181,8 +181,9 @@ def render_card(builders, written, aliases, parameters, repo_id=None) -> Dataset
         configs_table=configs_table(builders, aliases, default),
         parameters_table=parameters_table(RECORD_GROUPS),
         classes_table=classes_table(),
-        fields_table=fields_table(),
+        fields_table=fields_table(info.features),
         exporter=_exporter_version(),
+        audio_rate=rate_in_words(builders[0].config.sampling_rate),  # a parameter: the same for every config
         homepage=info.homepage,
         citation=info.citation.strip(),
     )
@@ -290,7 +291,7 @@ def feature_type(feature) -> str:
     if isinstance(feature, datasets.Image):
         return "Image (PNG bytes)"
     if isinstance(feature, datasets.Audio):
-        return f"Audio (WAV bytes, {feature.sampling_rate // 1000} kHz mono)"
+        return f"Audio (WAV bytes, mono, {rate_in_words(feature.sampling_rate)})"
     if isinstance(feature, datasets.ClassLabel):
         return f"ClassLabel ({feature.num_classes} classes)"
     if isinstance(feature, datasets.Value):
@@ -302,10 +303,16 @@ def feature_type(feature) -> str:
     return type(feature).__name__
 
 
-def fields_table() -> str:
-    """The schema's fields as a Markdown table: the card's, and the README's (tests/test_schema.py checks it)."""
+def rate_in_words(sampling_rate: int | None) -> str:
+    """An audio rate as the card says it: `16 kHz`; 0 or None (each clip's own rate) as such."""
+    return f"{sampling_rate / 1000:g} kHz" if sampling_rate else "each clip at its own rate"
+
+
+def fields_table(features: datasets.Features = FEATURES) -> str:
+    """The schema's fields, of `features` (a build's: its audio rate), as a Markdown table: the card's, and the
+    README's (tests/test_schema.py checks it)."""
     lines = ["| field | type | filled by | meaning |", "|---|---|---|---|"]
-    lines += [f"| `{f.name}` | {feature_type(f.feature)} | {f.step} | {f.meaning} |" for f in FIELDS]
+    lines += [f"| `{f.name}` | {feature_type(features[f.name])} | {f.step} | {f.meaning} |" for f in FIELDS]
     return "\n".join(lines)
 
 
