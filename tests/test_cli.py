@@ -171,6 +171,7 @@ def test_quiet_silences_loggers_progress_bars_and_status_lines(mini_source, tmp_
 @pytest.mark.parametrize("quiet", [False, True])
 def test_export_shows_progress_with_totals_unless_quiet(quiet, mini_source, tmp_path, capsys, restored_verbosity):
     argv = ["export", "--configs", "clean", "--source", str(mini_source), "--out", str(tmp_path / "hub")]
+    argv += ["--cache-dir", str(tmp_path)]  # a fresh build: its bars too
     main(["--quiet", *argv] if quiet else argv)
     err = capsys.readouterr().err
     if quiet:
