@@ -19,7 +19,7 @@ import numpy as np
 from datasets.builder import Key
 
 from luma_builders.classes import CLASS_NAMES
-from luma_builders.codecs import decode_wav
+from luma_builders.codecs import SAMPLING_RATE, read_wav
 from luma_builders.errors import SourceError
 from luma_builders.features import extractor_from_name, feature_cache_dir
 from luma_builders.parameters import CONFIG_ALIASES, CONFIGS, PARAMETERS, LumaConfig, check_parameters, resolve_config
@@ -34,7 +34,7 @@ from luma_builders.plan.planning import (
 )
 from luma_builders.publish.export import export_builders
 from luma_builders.records import to_example
-from luma_builders.schema import FEATURES
+from luma_builders.schema import features_at
 from luma_builders.sources.locations import Source
 from luma_builders.sources.readers import is_url
 
@@ -64,10 +64,11 @@ class Luma(datasets.GeneratorBasedBuilder):
         self._decoded_clips_folder = None  # set while download_and_prepare builds a variant that needs features
 
     def _use_wav_audio(self) -> None:
-        """datasets rereads a prepared build's features from its dataset_info.json, as plain `Audio`: put FEATURES
+        """datasets rereads a prepared build's features from its dataset_info.json, as plain `Audio`: put ours
         back, whose `WavAudio` streams and rebuilds without torchcodec and names the working pair on decoding."""
-        if self.info.features == FEATURES:
-            self.info.features = FEATURES
+        features = features_at(self.config.sampling_rate)
+        if self.info.features == features:
+            self.info.features = features
 
     def _create_builder_config(self, config_name=None, custom_features=None, config_id=None, **config_kwargs):
         if config_name is not None:
@@ -115,7 +116,7 @@ class Luma(datasets.GeneratorBasedBuilder):
     def _info(self):
         return datasets.DatasetInfo(
             description="LUMA: image, audio and text of 50 classes with controllable uncertainty.",
-            features=FEATURES,
+            features=features_at(self.config.sampling_rate),
             homepage="https://github.com/bezirganyan/LUMA",
             citation=_CITATION,
             license="cc-by-sa-4.0",
@@ -129,7 +130,7 @@ class Luma(datasets.GeneratorBasedBuilder):
 
         def read_clips(audio_ids):
             clips = source.read_many([data.audio_file(i) for i in audio_ids], cache)
-            clips = [decode_clip(source, data.audio_file(i), clip, i) for clip, i in zip(clips, audio_ids, strict=True)]
+            clips = [decode_clip(source, data.audio_file(i), c, i)[0] for c, i in zip(clips, audio_ids, strict=True)]
             decoded.keep(audio_ids, clips)
             return clips
 
@@ -147,7 +148,7 @@ class Luma(datasets.GeneratorBasedBuilder):
         check_no_split_is_empty(plan, source.location)
         self.info.download_checksums = data.file_checksums  # what this build read, by location (with the commit)
         noise = self.config.sample_noise(source)  # once: building augmenters and reading the noise bank costs
-        return [
+        generators = [
             datasets.SplitGenerator(
                 name=split,
                 gen_kwargs={
@@ -161,16 +162,20 @@ class Luma(datasets.GeneratorBasedBuilder):
             )
             for split in SPLITS
         ]
+        for generator in generators:  # the totals of datasets' "Generating" bars, which then show an ETA
+            generator.split_info.num_examples = len(plan[generator.name])
+        return generators
 
     def _generate_examples(self, shards, split, source, cache, noise, decoded):
-        seed = self.config.seed
+        seed, rate = self.config.seed, self.config.sampling_rate
         for shard_id, shard in enumerate(shards):
-            for i, (record, audio) in enumerate(zip(shard, shard_clips(shard, source, cache, decoded), strict=True)):
+            clips = shard_clips(shard, source, cache, decoded, rate)
+            for i, (record, (audio, audio_rate)) in enumerate(zip(shard, clips, strict=True)):
                 if noise is not None and noise.applies(split):
-                    image, audio, text, injected = noise.apply(record, audio, seed, split)
+                    image, audio, text, injected = noise.apply(record, audio, seed, split, audio_rate)
                 else:
                     image, text, injected = record.image, record.text, {}
-                yield Key(shard_id, i), to_example(record, image, audio, text, injected)
+                yield Key(shard_id, i), to_example(record, image, audio, text, injected, audio_rate)
 
 
 def config_names(configs: Iterable[str] | str) -> list[str]:
@@ -205,16 +210,22 @@ def export(
     return export_builders(builders, out_dir, CONFIG_ALIASES, parameters, **writing)
 
 
-def decode_clip(source: Source, relpath: str, data: bytes, audio_id: int) -> np.ndarray:
-    return decode_wav(data, f"{source.location(relpath)} (audio_id {audio_id})")
+def decode_clip(
+    source: Source, relpath: str, data: bytes, audio_id: int, rate: int = SAMPLING_RATE
+) -> tuple[np.ndarray, int]:
+    """(float32 mono samples at `rate` Hz, the rate); `rate` 0 keeps the clip's own."""
+    return read_wav(data, f"{source.location(relpath)} (audio_id {audio_id})", rate)
 
 
-def shard_clips(shard: list, source: Source, cache: bool, decoded: DecodedClips) -> list[np.ndarray]:
-    """The decoded clip of each record of `shard`: kept from planning, or read and decoded now."""
-    to_read = list({r.audio_id: r.audio_path for r in shard if r.audio_id not in decoded}.items())
+def shard_clips(
+    shard: list, source: Source, cache: bool, decoded: DecodedClips, rate: int = SAMPLING_RATE
+) -> list[tuple[np.ndarray, int]]:
+    """(samples, rate) of each record's clip in `shard`: kept from planning (at 16 kHz), or read and decoded now."""
+    kept = decoded if rate == SAMPLING_RATE else ()
+    to_read = list({r.audio_id: r.audio_path for r in shard if r.audio_id not in kept}.items())
     read = source.read_many([relpath for _, relpath in to_read], cache)
-    clips = {i: decode_clip(source, relpath, data, i) for (i, relpath), data in zip(to_read, read, strict=True)}
-    return [clips[r.audio_id] if r.audio_id in clips else decoded.get(r.audio_id) for r in shard]
+    clips = {i: decode_clip(source, relpath, data, i, rate) for (i, relpath), data in zip(to_read, read, strict=True)}
+    return [clips[r.audio_id] if r.audio_id in clips else (decoded.get(r.audio_id), rate) for r in shard]
 
 
 __all__ = ["CLASS_NAMES", "CONFIGS", "CONFIG_ALIASES", "Luma", "LumaConfig", "PARAMETERS", "config_names", "export"]

@@ -13,8 +13,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-import numpy as np
-
 from luma_builders.mini.source import write_mini_source
 from luma_builders.parameters import (
     CONFIG_ALIASES,
@@ -27,6 +25,7 @@ from luma_builders.parameters import (
 from luma_builders.publish.export import MAX_SHARD_SIZE, ROW_GROUP_SIZE
 from luma_builders.publish.hub import COMMIT_MESSAGE
 from luma_builders.sources.transfer import atomic_write, luma_home
+from luma_builders.summary import SUMMARY_FIELDS, build_summary
 
 MINI_OPTIONS = ("seed", "train_per_class", "test_per_class", "ood_per_class")  # spare_per_class stays internal
 MINI_DEFAULTS = {name: inspect.signature(write_mini_source).parameters[name].default for name in MINI_OPTIONS}
@@ -130,17 +129,11 @@ def _prepared(config: str, source: str, parameters: dict, cache_dir: str | None,
 
 def _build(args) -> None:
     builder = _prepared(args.config, args.source, parse_parameters(args.parameters), args.out, args.num_proc)
-    print(f"\n{builder.config.name}: {builder.cache_dir}")
-    print(f"{'split':<6} {'records':>8} {'classes':>8} {'per class':>10} {'ood':>6} {'MB':>8}")
-    for split, info in builder.info.splits.items():
-        dataset = builder.as_dataset(split)
-        labels = np.asarray(dataset["label"])
-        counts = np.bincount(labels)[np.unique(labels)] if len(labels) else np.zeros(1, int)
-        per_class = f"{counts.min()}-{counts.max()}" if counts.min() != counts.max() else str(counts.min())
-        ood = int(np.sum(dataset["is_ood"]))
-        print(
-            f"{split:<6} {info.num_examples:>8} {len(counts):>8} {per_class:>10} {ood:>6} {info.num_bytes / 1e6:>8.1f}"
-        )
+    splits = {
+        split: (builder.as_dataset(split).select_columns(list(SUMMARY_FIELDS)).to_list(), info.num_bytes)
+        for split, info in builder.info.splits.items()
+    }
+    print(f"\n{builder.config.name}: {builder.cache_dir}\n{build_summary(splits)}")
 
 
 def _evaluate(args) -> None:

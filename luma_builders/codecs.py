@@ -1,5 +1,5 @@
-"""The codecs, one of each: WAV decode (any rate, any channels -> 16 kHz mono float32) and encode (PCM 16), the
-resampler, and PNG encode. Pure: bytes or arrays in, bytes or arrays out."""
+"""The codecs, one of each: WAV decode (any rate, any channels -> mono float32 at 16 kHz, another rate or its own)
+and encode (PCM 16), the resampler, and PNG encode. Pure: bytes or arrays in, bytes or arrays out."""
 
 import functools
 import io
@@ -12,7 +12,7 @@ from scipy.signal import firwin, resample_poly
 
 from luma_builders.errors import SourceError
 
-SAMPLING_RATE = 16_000  # every clip of every record
+SAMPLING_RATE = 16_000  # every clip of every record, unless the `sampling_rate` parameter says otherwise
 
 _CHUNK = struct.Struct("<4sI")  # a RIFF chunk's id and size
 _FMT = struct.Struct("<HHIIHH")  # format tag, channels, rate, bytes per second, block align, bits per sample
@@ -24,13 +24,18 @@ _INT32_SCALE = 2.0**31
 
 def decode_wav(data: bytes, name: str) -> np.ndarray:
     """Any wav -> float32 mono at 16 kHz (LUMA's clips come at several native rates)."""
+    return read_wav(data, name)[0]
+
+
+def read_wav(data: bytes, name: str, rate: int = SAMPLING_RATE) -> tuple[np.ndarray, int]:
+    """Any wav -> (float32 mono samples at `rate`, that rate); `rate` 0 keeps the clip's own rate."""
     plain = _read_pcm16(data)
-    samples, rate = plain if plain is not None else _read_with_soundfile(data, name)
+    samples, native = plain if plain is not None else _read_with_soundfile(data, name)
     if samples.shape[0] == 0:
         raise SourceError(f"{name}: audio file has no samples")
     if samples.ndim == 2:  # soundfile gives mono clips as one dimension, taken as they are
         samples = samples.mean(axis=1)
-    return resample_to_16k(samples, rate)
+    return (samples, native) if rate == 0 else (resample(samples, native, rate), rate)
 
 
 def _read_with_soundfile(data: bytes, name: str) -> tuple[np.ndarray, int]:
@@ -68,12 +73,17 @@ def _pcm16_samples(data: bytes, start: int, size: int, fmt: tuple | None) -> tup
 
 
 def resample_to_16k(samples: np.ndarray, rate: int) -> np.ndarray:
-    """Float mono `samples` at `rate` Hz -> at `SAMPLING_RATE` (16 kHz), of the same dtype, by a polyphase filter;
-    returned as they are when already at 16 kHz."""
-    if rate == SAMPLING_RATE:
+    """Float mono `samples` at `rate` Hz -> at `SAMPLING_RATE` (16 kHz): see `resample`."""
+    return resample(samples, rate, SAMPLING_RATE)
+
+
+def resample(samples: np.ndarray, rate: int, target: int) -> np.ndarray:
+    """Float mono `samples` at `rate` Hz -> at `target` Hz, of the same dtype, by a polyphase filter; returned as
+    they are when already at `target`."""
+    if rate == target:
         return samples
-    divisor = np.gcd(int(rate), SAMPLING_RATE)
-    up, down = SAMPLING_RATE // divisor, int(rate) // divisor
+    divisor = np.gcd(int(rate), int(target))
+    up, down = int(target) // divisor, int(rate) // divisor
     dtype = samples.dtype if np.issubdtype(samples.dtype, np.inexact) else np.dtype(np.float64)
     taps = _lowpass(up, down, dtype)
     return resample_poly(samples, up, down, window=taps).astype(samples.dtype, copy=False)
@@ -89,15 +99,15 @@ def _lowpass(up: int, down: int, dtype: np.dtype) -> np.ndarray:
     return taps
 
 
-def encode_wav(samples: np.ndarray) -> bytes:
-    """Float32 or float64 mono samples at 16 kHz -> a PCM 16 WAV, clipped to [-1, 1]: byte for byte what libsndfile
-    (soundfile.write) writes, without its cost per file."""
+def encode_wav(samples: np.ndarray, rate: int = SAMPLING_RATE) -> bytes:
+    """Float32 or float64 mono samples at `rate` Hz -> a PCM 16 WAV, clipped to [-1, 1]: byte for byte what
+    libsndfile (soundfile.write) writes, without its cost per file."""
     samples = np.asarray(samples)
     if samples.ndim != 1 or samples.dtype not in (np.float32, np.float64):
         raise ValueError(f"expected float32 or float64 mono samples, got {samples.dtype} of shape {samples.shape}")
     as_int32 = np.minimum(np.rint(np.clip(samples, -1.0, 1.0).astype(np.float64) * _INT32_SCALE), _INT32_SCALE - 1)
     pcm = (as_int32.astype(np.int64) >> 16).astype("<i2").tobytes()
-    fmt = (1, 1, SAMPLING_RATE, 2 * SAMPLING_RATE, 2, 16)  # PCM, mono, 16 kHz, 2 bytes per frame, 16 bits
+    fmt = (1, 1, rate, 2 * rate, 2, 16)  # PCM, mono, `rate` Hz, 2 bytes per frame, 16 bits
     return _WAV_HEADER.pack(b"RIFF", 36 + len(pcm), b"WAVE", b"fmt ", _FMT.size, *fmt, b"data", len(pcm)) + pcm
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import datasets
 
+from luma_builders.codecs import SAMPLING_RATE
 from luma_builders.features import EXTRACTORS
 from luma_builders.noise.image import CORRUPTIONS
 from luma_builders.noise.sample_noise import (
@@ -30,7 +31,7 @@ from luma_builders.plan.planning import SPLITS, Selection
 from luma_builders.sources.locations import Source
 from luma_builders.sources.readers import MODALITIES
 
-GROUPS = ("source", "selection", "label switching", "sample noise", "conflict", "features")
+GROUPS = ("source", "selection", "label switching", "sample noise", "conflict", "features", "encoding")
 RECORD_GROUPS = tuple(g for g in GROUPS if g != "source")  # the source says where the files come from, not what
 PLAN_GROUPS = ("selection", "label switching", "conflict")  # the parameters `Selection` takes
 TRUE_WORDS, FALSE_WORDS = ("true", "yes", "1"), ("false", "no", "0")
@@ -105,7 +106,7 @@ class Parameter:
             if text.lower() not in TRUE_WORDS + FALSE_WORDS:
                 raise ValueError("expected true or false")
             return text.lower() in TRUE_WORDS
-        return self.check(self.kind(text) if self.kind in (int, float) else text)
+        return self.check(self.kind(text) if self.kind in (int, float) and self.parse is None else text)
 
     def text(self, value) -> str:
         """`value` as written on the command line."""
@@ -132,6 +133,24 @@ class Parameter:
         else:
             said = self.kind.__name__ + ("" if self.low is None else " " + self._bounds())
         return said + (", or None" if self.optional else "")
+
+
+NATIVE = "native"  # the `sampling_rate` that keeps each clip's own rate
+
+
+def parse_sampling_rate(value) -> int:
+    """A rate in Hz (an int >= 1), or 0 for each clip's own rate (given as 0, `native` or None)."""
+    if value is None or value == NATIVE:
+        return 0
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if type(value) is not int or value < 0:
+        raise ValueError(f"expected a rate in Hz (an integer >= 1), or {NATIVE} (also 0 or None), got {value!r}")
+    return value
+
+
+def show_sampling_rate(value: int) -> str:
+    return NATIVE if value == 0 else str(value)
 
 
 def parameter(default, help: str, group: str, **accepts) -> dataclasses.Field:
@@ -220,6 +239,15 @@ class LumaConfig(datasets.BuilderConfig):
     )
     feature_extractor: str = parameter(
         "model-free", "features for diversity sampling and label switching", "features", choices=tuple(EXTRACTORS)
+    )
+    sampling_rate: int = parameter(
+        SAMPLING_RATE,
+        "the audio's rate in Hz: each clip is resampled to it (background noise is mixed in at it); native keeps "
+        "each clip's own rate (LUMA's clips come at several)",
+        "encoding",
+        parse=parse_sampling_rate,
+        show=show_sampling_rate,
+        syntax=f"int >= 1, or {NATIVE} (also 0)",
     )
 
     def __post_init__(self):

@@ -2,19 +2,22 @@
 
 import numpy as np
 
-from luma_builders.codecs import encode_png, encode_wav
+from luma_builders.codecs import SAMPLING_RATE, encode_png, encode_wav
 from luma_builders.plan.planning import PlannedRecord
 from luma_builders.schema import FEATURES, PLANNED_FIELDS, SAMPLE_NOISE_FIELDS
 
 
-def to_example(record: PlannedRecord, image: np.ndarray, audio: np.ndarray, text: str, injected: dict) -> dict:
-    """The example for `record`, its items after per-record noise. `injected` holds the sample-noise fields by
-    schema name (`SampleNoise.apply`), or is empty where no sample noise ran: they are then null."""
+def to_example(
+    record: PlannedRecord, image: np.ndarray, audio: np.ndarray, text: str, injected: dict, rate: int = SAMPLING_RATE
+) -> dict:
+    """The example for `record`, its items after per-record noise (the clip `audio` at `rate` Hz). `injected` holds
+    the sample-noise fields by schema name (`SampleNoise.apply`), or is empty where no sample noise ran: they are
+    then null."""
     if injected and injected.keys() != set(SAMPLE_NOISE_FIELDS):
         raise ValueError(f"sample noise returned fields {sorted(injected)}; the schema's are {SAMPLE_NOISE_FIELDS}")
     values = {
         "image": {"bytes": encode_png(image), "path": None},
-        "audio": {"bytes": encode_wav(audio), "path": None},
+        "audio": {"bytes": encode_wav(audio, rate), "path": None},
         "text": text,
         **{name: getattr(record, name) for name in PLANNED_FIELDS},
         **{name: injected.get(name) for name in SAMPLE_NOISE_FIELDS},

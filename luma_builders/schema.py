@@ -87,7 +87,8 @@ FIELDS = (
         "audio",
         WavAudio(sampling_rate=SAMPLING_RATE),
         SOURCE,
-        "the spoken class word, resampled to 16 kHz mono, after any background noise",
+        "the spoken class word, mono, resampled to 16 kHz (or as the `sampling_rate` parameter says: another rate, "
+        "or the clip's own), after any background noise",
     ),
     Field("text", _STRING, SOURCE, "the LLM-written text about the class, after any text noise"),
     Field("label", _LABEL, PLAN, "the target; OOD records carry their own class (42-49)"),
@@ -137,10 +138,20 @@ FIELDS = (
     ),
 )
 
-FEATURES = datasets.Features({f.name: f.feature for f in FIELDS})
+
+def features_at(sampling_rate: int) -> datasets.Features:
+    """The features of records whose audio is at `sampling_rate` Hz; 0 (each clip's own rate) is the `Audio` of
+    no fixed rate, which decodes a clip at the rate its WAV header gives."""
+    audio = WavAudio(sampling_rate=sampling_rate or None)
+    return datasets.Features({f.name: audio if isinstance(f.feature, datasets.Audio) else f.feature for f in FIELDS})
+
+
+FEATURES = features_at(SAMPLING_RATE)
 PLANNED_FIELDS = tuple(f.name for f in FIELDS if f.step in PLANNED_STEPS)
 SAMPLE_NOISE_FIELDS = tuple(f.name for f in FIELDS if f.step == SAMPLE_NOISE)
+DIVERSITY_FIELDS = tuple(f.name for f in FIELDS if f.step == DIVERSITY)  # per modality, set where it was sampled
 PROVENANCE_FLAGS = {f.flag: f.name for f in FIELDS if f.flag}  # flag name -> the field that sets it
+ITEM_ID_FIELDS = {m: f"{m}_id" for m in MODALITIES}  # modality -> the field naming its item in the source
 
 
 def provenance_flags(record: dict) -> dict[str, bool]:

@@ -1,4 +1,5 @@
 import io
+import logging
 import pickle
 import shutil
 import sys
@@ -56,6 +57,22 @@ def _private_caches_and_quick_retries(monkeypatch, tmp_path_factory):
     monkeypatch.setattr(
         transfer, "RETRY", transfer.RetryPolicy(base_wait=0.01, max_wait=0.05, max_retry_after=0.05, stall_seconds=2)
     )
+
+
+@pytest.fixture
+def restored_verbosity():
+    """`luma --quiet` and `--verbose` change process-wide logging state: put it back for the other tests."""
+    import datasets
+
+    from luma_builders.cli import LOGGERS
+
+    levels = {name: logging.getLogger(name).level for name in LOGGERS}
+    handlers = list(logging.getLogger("luma_builders").handlers)
+    yield
+    for name, level in levels.items():
+        logging.getLogger(name).setLevel(level)
+    logging.getLogger("luma_builders").handlers[:] = handlers
+    datasets.enable_progress_bars()
 
 
 def cifar_archive(path: Path) -> dict[str, dict]:

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import soundfile
 from conftest import SMALL, png_pixels, read_source_tables, serve
+from scipy.signal import fftconvolve
 from scipy.spatial.distance import pdist
 from scipy.stats import binom
 from test_builder import build, rows, streamed_rows
@@ -15,7 +16,7 @@ from test_builder import build, rows, streamed_rows
 import luma
 from luma import CONFIGS, Luma
 from luma_builders.classes import NUM_ID_CLASSES
-from luma_builders.codecs import decode_wav
+from luma_builders.codecs import decode_wav, read_wav
 from luma_builders.features import ModelFreeExtractor
 from luma_builders.mini.source import write_mini_source
 from luma_builders.sources.readers import MODALITIES
@@ -129,6 +130,51 @@ def test_sample_noise_noises_every_modality_of_every_split(variants, mini_source
     assert len(corruptions) >= 12  # a uniform choice among 15 over 168 records
 
 
+def test_native_sampling_rate_keeps_each_clips_own_rate_and_mixes_noise_at_it(mini_source, tmp_path):
+    native = build(mini_source, tmp_path, "sample_noise", sampling_rate="native")
+    assert native.config.sampling_rate == 0 and native.info.features["audio"].sampling_rate is None
+    at_16k = rows(build(mini_source, tmp_path, "sample_noise"), "test")
+    rates = Counter()
+    for row, default in zip(rows(native, "test"), at_16k, strict=True):
+        # the same record, the same draws: only the audio's bytes (and the noise segment's start) differ
+        assert {k: v for k, v in row.items() if k != "audio"} == {k: v for k, v in default.items() if k != "audio"}
+        # the clip's path in the Hub repo is a field: the source file, at its own rate
+        clip, source_rate = soundfile.read(mini_source / row["audio_path"], dtype="float64")
+        clip = clip.mean(axis=1) if clip.ndim == 2 else clip  # some clips are stereo: records are mono
+        decoded, rate = soundfile.read(io.BytesIO(row["audio"]["bytes"]), dtype="float64")
+        assert rate == source_rate and len(decoded) == len(clip)
+        assert row["audio_noise"].startswith("esc50:")
+        if np.abs(decoded).max() < 0.99:  # not clipped: noise of the clip's length at the recorded SNR
+            noise = decoded - clip
+            measured = 10 * np.log10(np.mean(clip**2) / np.mean(noise**2))
+            assert abs(measured - row["audio_snr_db"]) < 0.05, (measured, row["audio_snr_db"])
+            assert best_match(noise, esc50_clip_at(mini_source, row["audio_noise"], rate)) > 0.99
+        rates[rate] += 1
+    assert len(rates) >= 3, rates  # the mini source's clips come at several rates
+
+
+def esc50_clip_at(source, noise_id: str, rate: int) -> np.ndarray:
+    data = (source / "esc50" / "audio" / noise_id.removeprefix("esc50:")).read_bytes()
+    return read_wav(data, noise_id, rate)[0].astype(np.float64)
+
+
+def best_match(segment: np.ndarray, clip: np.ndarray) -> float:
+    """The highest correlation of `segment` with a stretch of `clip` of its length: 1 where it is one, scaled."""
+    dots = fftconvolve(clip, segment[::-1], mode="valid")
+    cumulative = np.concatenate([[0.0], np.cumsum(clip**2)])
+    energies = cumulative[len(segment) :] - cumulative[: -len(segment)]
+    return float(np.max(dots / np.sqrt(np.maximum(energies, 1e-12) * np.sum(segment**2))))
+
+
+def test_a_sampling_rate_resamples_every_clip_to_it(mini_source, tmp_path):
+    built = build(mini_source, tmp_path, "clean", sampling_rate=8000)
+    assert built.info.features["audio"].sampling_rate == 8000
+    for row in rows(built, "ood"):
+        clip, source_rate = soundfile.read(mini_source / row["audio_path"], dtype="float64")
+        decoded, rate = soundfile.read(io.BytesIO(row["audio"]["bytes"]), dtype="float64")
+        assert rate == 8000 and len(decoded) == -(-len(clip) * 8000 // source_rate)  # resample_poly's length
+
+
 def test_ids_are_unique_per_split_and_shared_by_the_same_position_across_variants(variants):
     for name, builder in variants.items():
         ids = {split: [row["id"] for row in rows(builder, split)] for split in SPLITS}
@@ -213,11 +259,11 @@ def test_the_feature_cache_is_shared_by_every_variant_and_cache_dir(mini_source,
 def test_each_clip_is_decoded_once_per_build(mini_source, tmp_path, monkeypatch):
     decoded = Counter()
 
-    def counted(data, name):
+    def counted(data, name, rate):
         decoded[int(re.search(r"\(audio_id (\d+)\)", name).group(1))] += 1
-        return decode_wav(data, name)
+        return read_wav(data, name, rate)
 
-    monkeypatch.setattr(luma, "decode_wav", counted)
+    monkeypatch.setattr(luma, "read_wav", counted)
     built = build(mini_source, tmp_path, "label_noise_0.3")  # features decode the train and test clips first
     used = {row["audio_id"] for split in SPLITS for row in rows(built, split)}
     assert set(decoded) == used and set(decoded.values()) == {1}

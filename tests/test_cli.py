@@ -38,10 +38,65 @@ def test_mini_then_build_prints_a_per_split_summary(tmp_path, capsys):
     main(["mini", str(tmp_path / "src"), *sizes])
     assert (tmp_path / "src" / "SHA256SUMS").exists()
     main(["build", "ood", "--source", str(tmp_path / "src"), "--out", str(tmp_path / "cache"), "seed=2"])
-    lines = capsys.readouterr().out.splitlines()
-    summary = {line.split()[0]: line.split()[1:] for line in lines[-3:]}
+    summary = summary_table(capsys.readouterr().out)
     assert summary["train"][:3] == [str(42 * SMALL["train_per_class"]), "42", str(SMALL["train_per_class"])]
     assert summary["test"][1] == "50" and int(summary["test"][3]) == int(summary["ood"][0]) > 0
+
+
+def summary_table(out: str) -> dict[str, list[str]]:
+    """`luma build`'s table by split: records, classes, per class, ood, MB, distinct image, audio and text ids."""
+    rows = [line.split() for line in out.splitlines()]
+    return {row[0]: row[1:] for row in rows if len(row) == 9 and row[0] in ("train", "test", "ood")}
+
+
+def test_build_summary_counts_what_was_injected(mini_source, tmp_path, capsys):
+    from luma import Luma
+
+    cache, parameters = str(tmp_path / "cache"), ["label_switch_prob=0.3", "conflict_ratio=0.5"]
+    main(["build", "clean", "--source", str(mini_source), "--out", cache])
+    clean = capsys.readouterr().out
+    main(["build", "sample_noise_0.5", "--source", str(mini_source), "--out", cache, *parameters])
+    noisy = capsys.readouterr().out
+    assert "injected: nothing" in clean and "injected (records):" in noisy
+    assert summary_table(clean)["train"][5:] == [str(42 * SMALL["train_per_class"])] * 3  # every item drawn once
+    built = Luma(
+        "sample_noise_0.5", data_dir=str(mini_source), cache_dir=cache, label_switch_prob=0.3, conflict_ratio=0.5
+    )
+    for split in ("train", "test"):
+        records = (
+            built.as_dataset(split)
+            .select_columns(["label_switched", "image_noise", "audio_noise", "text_noise", "conflict_modality"])
+            .to_pandas()
+        )
+        audio_banks = records["audio_noise"].dropna().str.partition(":")[0]
+        expected = [
+            f"{split:<6} label_switched {records['label_switched'].sum()}",
+            kinds_line(split, "image_noise", records["image_noise"].dropna()),
+            kinds_line(split, "audio_noise", audio_banks),
+            kinds_line(split, "text_noise", records["text_noise"].dropna()),
+        ] + ([kinds_line(split, "conflict", records["conflict_modality"].dropna())] if split == "test" else [])
+        assert all(f"  {line}\n" in noisy for line in expected), (expected, noisy)
+    assert "train  conflict" not in noisy  # conflicts are test-only
+
+
+def kinds_line(split: str, flag: str, values) -> str:
+    counts = values.value_counts().sort_index()
+    return f"{split:<6} {flag} {counts.sum()}: " + ", ".join(f"{kind} {n}" for kind, n in counts.items())
+
+
+def test_build_summary_of_low_diversity_shows_the_diversity_weights(mini_source, tmp_path, capsys):
+    main(["build", "low_diversity", "--source", str(mini_source), "--out", str(tmp_path / "cache")])
+    out = capsys.readouterr().out
+    match = re.search(r"^  train  diversity_weight (\d+): image (\d+) \(median weight ([\d.]+)\)", out, re.MULTILINE)
+    assert match and int(match[1]) == int(match[2]) == 42 * SMALL["train_per_class"] and float(match[3]) > 1
+    assert "test   diversity_weight" not in out  # only train is resampled
+
+
+def test_a_local_source_shows_no_download_bar(mini_source, tmp_path, capsys):
+    main(["build", "sample_noise", "--source", str(mini_source), "--out", str(tmp_path / "cache")])
+    err = capsys.readouterr().err
+    assert f"building sample_noise from {mini_source}" in err and "Generating train split" in err  # bars are on
+    assert "Download" not in err and "download" not in err  # nothing is downloaded: files are read in place
 
 
 @pytest.mark.parametrize(
@@ -102,20 +157,6 @@ def test_top_level_help_lists_every_command_with_its_help(capsys):
     assert "--quiet" in out and "--verbose" in out and "--version" in out
 
 
-@pytest.fixture
-def restored_verbosity():
-    """--quiet and --verbose change process-wide logging state: put it back for the other tests."""
-    import datasets
-
-    levels = {name: logging.getLogger(name).level for name in LOGGERS}
-    handlers = list(logging.getLogger("luma_builders").handlers)
-    yield
-    for name, level in levels.items():
-        logging.getLogger(name).setLevel(level)
-    logging.getLogger("luma_builders").handlers[:] = handlers
-    datasets.enable_progress_bars()
-
-
 def test_quiet_silences_loggers_progress_bars_and_status_lines(mini_source, tmp_path, capsys, restored_verbosity):
     import datasets
 
@@ -125,6 +166,23 @@ def test_quiet_silences_loggers_progress_bars_and_status_lines(mini_source, tmp_
     assert not datasets.is_progress_bar_enabled()
     captured = capsys.readouterr()
     assert captured.err == "" and "clean:" in captured.out  # the summary is the result, so it stays
+
+
+@pytest.mark.parametrize("quiet", [False, True])
+def test_export_shows_progress_with_totals_unless_quiet(quiet, mini_source, tmp_path, capsys, restored_verbosity):
+    argv = ["export", "--configs", "clean", "--source", str(mini_source), "--out", str(tmp_path / "hub")]
+    argv += ["--cache-dir", str(tmp_path)]  # a fresh build: its bars too
+    main(["--quiet", *argv] if quiet else argv)
+    err = capsys.readouterr().err
+    if quiet:
+        assert err == ""
+        return
+    records = 42 * (SMALL["train_per_class"] + SMALL["test_per_class"])
+    for bar in ("Generating train split", "Generating test split", "Generating ood split", "Writing clean"):
+        # a total, so tqdm shows the ETA (`<00:01`) and the rate
+        assert re.search(rf"{bar}: 100%\|.*\| (\d+)/\1 \[\d\d:\d\d<\d\d:\d\d, +[\d.]+ (examples|records)/s\]", err), bar
+    ood = int(re.search(r"ood split: 100%.*\| (\d+)/", err)[1])
+    assert re.search(r"Writing clean: 100%.*\| (\d+)/\1 ", err)[1] == str(records + ood)
 
 
 def test_verbose_shows_info_messages(restored_verbosity, capsys):

@@ -52,6 +52,7 @@ DEFAULTS = {
     "noise_splits": "train,test,ood",
     "conflict_ratio": "0.0",
     "feature_extractor": "model-free",
+    "sampling_rate": "16000",
 }
 
 
@@ -98,6 +99,9 @@ def test_readme_holds_the_generated_table():
         ),
         ("audio_snr_min=1", "audio_snr_min", 1.0),
         ("normalize_distances=yes", "normalize_distances", True),
+        ("sampling_rate=native", "sampling_rate", 0),
+        ("sampling_rate=0", "sampling_rate", 0),
+        ("sampling_rate=22050", "sampling_rate", 22050),
     ],
 )
 def test_structured_values_parse_from_key_value(pair, name, value):
@@ -136,6 +140,9 @@ def test_augmenters_accept_python_values_and_stay_hashable():
         ("audio_snr_max", "5", "must be of type float"),
         ("data_dir", 5, "must be of type str or None"),
         ("feature_extractor", "vgg", r"must be one of \['model-free', 'pretrained'\]"),
+        ("sampling_rate", "fast", "expected a rate in Hz"),
+        ("sampling_rate", -8000, "expected a rate in Hz"),
+        ("sampling_rate", 16000.0, "expected a rate in Hz"),
     ],
 )
 def test_bad_values_name_the_parameter(name, value, message):
@@ -211,3 +218,14 @@ def test_a_structured_value_gives_one_stable_cache_folder(mini_source, tmp_path)
     }
     text = Luma("clean", data_dir=str(mini_source), cache_dir=str(tmp_path), image_corruptions="fog,frost")
     assert ids == {text.config_id} and text.config_id.startswith("clean-")
+
+
+def test_native_sampling_rate_has_one_canonical_value_and_one_cache_folder(mini_source, tmp_path):
+    from luma import Luma
+
+    given = [None, 0, "0", "native"]
+    assert {LumaConfig(sampling_rate=value).sampling_rate for value in given} == {0}
+    folders = {
+        Luma("clean", data_dir=str(mini_source), cache_dir=str(tmp_path), sampling_rate=v).cache_dir for v in given
+    }
+    assert len(folders) == 1 and PARAMETER_SPECS["sampling_rate"].text(0) == "native"

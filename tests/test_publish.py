@@ -453,3 +453,19 @@ def test_a_config_with_esc50_noise_adds_its_noncommercial_licence(mini_source, t
     out = export(["clean"], tmp_path / "out", data_dir=str(mini_source), cache_dir=str(tmp_path), parameters=parameters)
     data = DatasetCard.load(out / "README.md").data
     assert "cc-by-nc-3.0" in data.license and "extended|esc50" in data.source_datasets
+
+
+def test_an_export_at_native_rates_says_so_and_loads_each_clip_at_its_own_rate(mini_source, tmp_path):
+    parameters = {"sampling_rate": "native"}
+    out = export(["clean"], tmp_path / "out", data_dir=str(mini_source), cache_dir=str(tmp_path), parameters=parameters)
+    card = DatasetCard.load(out / "README.md")
+    assert "`sampling_rate=native`" in card.text and "a spoken class word (each clip at its own rate)" in card.text
+    assert "| `audio` | Audio (WAV bytes, mono, each clip at its own rate) |" in card.text  # the fields' table
+    ood = load(out, "clean", tmp_path, split="ood")
+    assert ood.features["audio"].sampling_rate is None  # datasets decodes each clip at its own rate
+    rates = set()
+    for row in ood.cast_column("audio", datasets.Audio(decode=False)):
+        rate = soundfile.info(io.BytesIO(row["audio"]["bytes"])).samplerate
+        assert rate == soundfile.info(mini_source / row["audio_path"]).samplerate
+        rates.add(rate)
+    assert len(rates) >= 2

@@ -5,6 +5,7 @@ branch; and the layouts users have (a clone of the Hub repo, CIFAR as torchvisio
 import hashlib
 import json
 import logging
+import re
 import shutil
 import tarfile
 import threading
@@ -166,6 +167,17 @@ def test_luma_download_then_builds_run_offline(hub, folder_build, tmp_path, monk
     offline = published_build(tmp_path / "cache")
     assert_same_records(offline, folder_build)
     assert len(hub.requests) == served  # nothing asked of the Hub
+
+
+@pytest.mark.parametrize("quiet", [False, True])
+def test_luma_download_shows_a_bar_with_total_rate_and_eta_unless_quiet(quiet, hub, capsys, restored_verbosity):
+    main(["--quiet", "download"] if quiet else ["download"])
+    captured = capsys.readouterr()
+    clips = int(re.search(r"and (\d+) clips verified", captured.out)[1])
+    if quiet:
+        assert captured.err == ""
+    else:
+        assert re.search(rf"clips: 100%\|.*\| {clips}/{clips} \[\d\d:\d\d<\d\d:\d\d, +[\d.]+ ?clips?/s\]", captured.err)
 
 
 def test_offline_without_a_download_says_what_to_run(hub, tmp_path, monkeypatch):

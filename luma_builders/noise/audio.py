@@ -1,4 +1,4 @@
-"""Background noise for 16 kHz mono clips: mix a noise segment in at a chosen signal-to-noise ratio.
+"""Background noise for mono clips: mix a noise segment in at a chosen signal-to-noise ratio.
 
 Every random draw comes from the caller's ``numpy.random.Generator``, so a noisy clip depends only on the clip, the
 noise bank and that generator, never on call order or on the worker process.
@@ -10,6 +10,8 @@ its `sample(num_samples, rng)`.
 from __future__ import annotations
 
 import numpy as np
+
+from luma_builders.codecs import SAMPLING_RATE
 
 COLOURS = ("white", "pink", "brown")
 _POWER_EXPONENT = {"white": 0, "pink": 1, "brown": 2}  # power spectral density ~ 1 / f**exponent
@@ -54,9 +56,10 @@ def coloured_noise(num_samples: int, colour: str, rng: np.random.Generator) -> n
 
 
 def add_background_noise(
-    clip: np.ndarray, bank, snr_range: tuple[float, float], rng: np.random.Generator
+    clip: np.ndarray, bank, snr_range: tuple[float, float], rng: np.random.Generator, rate: int = SAMPLING_RATE
 ) -> tuple[np.ndarray, float, str]:
-    """Noise from `bank` at an SNR drawn uniformly from `snr_range` (dB) -> (noisy clip, snr_db, noise id)."""
+    """Noise from `bank` at the clip's `rate`, at an SNR drawn uniformly from `snr_range` (dB) -> (noisy clip,
+    snr_db, noise id)."""
     try:
         low, high = (float(value) for value in snr_range)
     except (TypeError, ValueError):
@@ -64,5 +67,5 @@ def add_background_noise(
     if not (np.isfinite(low) and np.isfinite(high) and low <= high):
         raise ValueError(f"snr_range must be finite with min <= max, got {snr_range!r}")
     snr_db = float(rng.uniform(low, high))
-    noise, noise_id = bank.sample(len(clip), rng)
+    noise, noise_id = bank.sample(len(clip), rng, rate)
     return mix_at_snr(clip, noise, snr_db), snr_db, noise_id

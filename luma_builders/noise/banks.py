@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from datasets import DownloadConfig
 
-from luma_builders.codecs import decode_wav
+from luma_builders.codecs import SAMPLING_RATE, read_wav
 from luma_builders.noise.audio import COLOURS, coloured_noise, rms
 from luma_builders.sources.readers import SourceError, is_url, read_location, read_table
 
@@ -59,8 +59,8 @@ class NoiseBank:
     """Noise clips to draw from.
 
     `sources` maps each noise id (`esc50:<filename>`, `folder:<relative path>`, `synthetic:<colour>`) to the wav it
-    is read from (a path or URL) or, for synthetic ids, to its colour. Clips are decoded to 16 kHz on first use and
-    the `cache_size` most recently used ones are kept.
+    is read from (a path or URL) or, for synthetic ids, to its colour. Clips are decoded on first use at the rate
+    asked for (16 kHz unless told otherwise), and the `cache_size` most recently used ones are kept.
     """
 
     sources: dict[str, str]
@@ -106,33 +106,35 @@ class NoiseBank:
         # Worker processes and datasets' fingerprinting pickle the bank: send the recipe, not the decoded clips.
         return {**self.__dict__, "_cache": OrderedDict()}
 
-    def sample(self, num_samples: int, rng: np.random.Generator) -> tuple[np.ndarray, str]:
-        """A float32 noise segment of `num_samples` samples and its noise id: a clip drawn uniformly, then a start."""
+    def sample(self, num_samples: int, rng: np.random.Generator, rate: int = SAMPLING_RATE) -> tuple[np.ndarray, str]:
+        """A float32 noise segment of `num_samples` samples at `rate` Hz and its noise id: a clip drawn uniformly,
+        then a start."""
         if num_samples < 1:
             raise ValueError(f"num_samples must be at least 1, got {num_samples}")
         ids = list(self.sources)
         for _ in range(_MAX_DRAWS):
             noise_id = ids[rng.integers(len(ids))]
-            segment = self._segment(noise_id, num_samples, rng)
+            segment = self._segment(noise_id, num_samples, rng, rate)
             if rms(segment) > _SILENCE_RMS:
                 return segment, noise_id
         raise ValueError(f"{_MAX_DRAWS} draws from this noise bank gave only silent segments")
 
-    def _segment(self, noise_id: str, num_samples: int, rng: np.random.Generator) -> np.ndarray:
-        if noise_id.startswith("synthetic:"):
+    def _segment(self, noise_id: str, num_samples: int, rng: np.random.Generator, rate: int) -> np.ndarray:
+        if noise_id.startswith("synthetic:"):  # its spectrum is relative to the sampling rate: any rate will do
             return coloured_noise(num_samples, self.sources[noise_id], rng)
-        clip = self._clip(noise_id)
+        clip = self._clip(noise_id, rate)
         # Start anywhere a whole segment fits; a clip shorter than the segment is tiled from a random start.
         starts = len(clip) - num_samples + 1 if len(clip) >= num_samples else len(clip)
         start = rng.integers(starts)
         return np.take(clip, np.arange(start, start + num_samples), mode="wrap")
 
-    def _clip(self, noise_id: str) -> np.ndarray:
-        if noise_id in self._cache:
-            self._cache.move_to_end(noise_id)
+    def _clip(self, noise_id: str, rate: int) -> np.ndarray:
+        key = (noise_id, rate)
+        if key in self._cache:
+            self._cache.move_to_end(key)
         else:
             location = self.sources[noise_id]
-            self._cache[noise_id] = decode_wav(_read(location), location)
+            self._cache[key] = read_wav(_read(location), location, rate)[0]
             if len(self._cache) > self.cache_size:
                 self._cache.popitem(last=False)
-        return self._cache[noise_id]
+        return self._cache[key]

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from luma_builders.codecs import SAMPLING_RATE
 from luma_builders.noise.audio import add_background_noise
 from luma_builders.noise.banks import ESC50_ZIP_ROOT, NoiseBank
 from luma_builders.noise.image import CORRUPTIONS, corrupt_image
@@ -124,11 +125,14 @@ class SampleNoise:
     def applies(self, split: str) -> bool:
         return split in self.splits
 
-    def apply(self, record: PlannedRecord, audio: np.ndarray, seed: int, split: str) -> tuple:
-        """(image, audio, text, fields) of `record` after this noise, from the record's own streams; `fields` holds
-        the schema's sample-noise fields by name (`schema.SAMPLE_NOISE_FIELDS`), null where nothing was applied."""
+    def apply(
+        self, record: PlannedRecord, audio: np.ndarray, seed: int, split: str, rate: int = SAMPLING_RATE
+    ) -> tuple:
+        """(image, audio, text, fields) of `record` (its clip `audio` at `rate` Hz) after this noise, from the
+        record's own streams; `fields` holds the schema's sample-noise fields by name (`schema.SAMPLE_NOISE_FIELDS`),
+        null where nothing was applied."""
         image, image_noise = self.image(record.image, seed, split, record.index)
-        audio, snr_db, audio_noise = self.audio(audio, seed, split, record.index)
+        audio, snr_db, audio_noise = self.audio(audio, seed, split, record.index, rate)
         text, text_noise = self.text(record.text, seed, split, record.index)
         return (
             image,
@@ -150,11 +154,13 @@ class SampleNoise:
         name = self.corruptions[rng.integers(len(self.corruptions))]
         return corrupt_image(image, name, self.severity, rng), name
 
-    def audio(self, clip: np.ndarray, seed: int, split: str, index: int) -> tuple[np.ndarray, float | None, str | None]:
+    def audio(
+        self, clip: np.ndarray, seed: int, split: str, index: int, rate: int = SAMPLING_RATE
+    ) -> tuple[np.ndarray, float | None, str | None]:
         rng = generator(seed, "audio noise", split, index)
         if rng.random() >= self.audio_ratio:
             return clip, None, None
-        return add_background_noise(clip, self.noise_bank, self.snr_range, rng)
+        return add_background_noise(clip, self.noise_bank, self.snr_range, rng, rate)
 
     def text(self, text: str, seed: int, split: str, index: int) -> tuple[str, str | None]:
         rng = generator(seed, "text noise", split, index)

@@ -27,6 +27,7 @@ import datasets
 import yaml
 from datasets.arrow_writer import ParquetWriter
 from datasets.info import DatasetInfosDict
+from datasets.utils import tqdm as hf_tqdm
 from datasets.utils.metadata import MetadataConfigs
 from datasets.utils.py_utils import convert_file_size_to_int
 from huggingface_hub import DatasetCard, DatasetCardData
@@ -35,7 +36,7 @@ from luma_builders.classes import CLASS_NAMES, NUM_ID_CLASSES
 from luma_builders.mini.source import MINI_MARKER
 from luma_builders.parameters import PARAMETER_SPECS, RECORD_GROUPS, SOURCE_PARAMETERS, parameters_table
 from luma_builders.publish.croissant import CROISSANT_FILE, croissant
-from luma_builders.schema import FIELDS
+from luma_builders.schema import FEATURES, FIELDS
 from luma_builders.sources.readers import is_url
 
 CARD_TEMPLATES = resources.files("dataset_card")  # package data: export works from an installed wheel
@@ -139,6 +140,9 @@ def _write_config(builder, root: Path, max_shard_bytes: int, row_group_size: int
     folder = root / data_dir_of(name)
     folder.mkdir(parents=True)
     files = {}
+    total = sum(info.num_examples for info in builder.info.splits.values())
+    # datasets' bar: rate and ETA, and off with datasets.disable_progress_bars() (`luma --quiet`)
+    progress = hf_tqdm(total=total, unit=" records", desc=f"Writing {name}")
     for split, info in builder.info.splits.items():
         dataset = builder.as_dataset(split)
         table = dataset.with_format("arrow")  # the prepared Arrow file, memory-mapped
@@ -153,8 +157,10 @@ def _write_config(builder, root: Path, max_shard_bytes: int, row_group_size: int
             ) as writer:
                 for offset in range(start, end, row_group_size):
                     writer.write_table(table[offset : min(offset + row_group_size, end)])
+                    progress.update(min(offset + row_group_size, end) - offset)
                 writer.finalize()
             files[split].append((path.relative_to(root).as_posix(), path.stat().st_size, end - start))
+    progress.close()
     return files
 
 
@@ -175,8 +181,9 @@ def render_card(builders, written, aliases, parameters, repo_id=None) -> Dataset
         configs_table=configs_table(builders, aliases, default),
         parameters_table=parameters_table(RECORD_GROUPS),
         classes_table=classes_table(),
-        fields_table=fields_table(),
+        fields_table=fields_table(info.features),
         exporter=_exporter_version(),
+        audio_rate=rate_in_words(builders[0].config.sampling_rate),  # a parameter: the same for every config
         homepage=info.homepage,
         citation=info.citation.strip(),
     )
@@ -284,7 +291,7 @@ def feature_type(feature) -> str:
     if isinstance(feature, datasets.Image):
         return "Image (PNG bytes)"
     if isinstance(feature, datasets.Audio):
-        return f"Audio (WAV bytes, {feature.sampling_rate // 1000} kHz mono)"
+        return f"Audio (WAV bytes, mono, {rate_in_words(feature.sampling_rate)})"
     if isinstance(feature, datasets.ClassLabel):
         return f"ClassLabel ({feature.num_classes} classes)"
     if isinstance(feature, datasets.Value):
@@ -296,10 +303,16 @@ def feature_type(feature) -> str:
     return type(feature).__name__
 
 
-def fields_table() -> str:
-    """The schema's fields as a Markdown table: the card's, and the README's (tests/test_schema.py checks it)."""
+def rate_in_words(sampling_rate: int | None) -> str:
+    """An audio rate as the card says it: `16 kHz`; 0 or None (each clip's own rate) as such."""
+    return f"{sampling_rate / 1000:g} kHz" if sampling_rate else "each clip at its own rate"
+
+
+def fields_table(features: datasets.Features = FEATURES) -> str:
+    """The schema's fields, of `features` (a build's: its audio rate), as a Markdown table: the card's, and the
+    README's (tests/test_schema.py checks it)."""
     lines = ["| field | type | filled by | meaning |", "|---|---|---|---|"]
-    lines += [f"| `{f.name}` | {feature_type(f.feature)} | {f.step} | {f.meaning} |" for f in FIELDS]
+    lines += [f"| `{f.name}` | {feature_type(features[f.name])} | {f.step} | {f.meaning} |" for f in FIELDS]
     return "\n".join(lines)
 
 
