@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from scipy.signal import resample_poly
 from scipy.special import digamma, gammaln
+from torch.utils.data import DataLoader
 
 from baselines.data import (
     IMAGE_MEAN,
@@ -425,5 +426,9 @@ def test_add_log_mels_precomputes_what_the_collator_would(luma_build, embedder):
     reference = encode_records(split, embedder)
     for key, tensor in encode_records(with_mels, embedder).items():
         torch.testing.assert_close(tensor, reference[key], atol=1e-4, rtol=0)
-    batch = LumaCollator(embedder)([with_mels[i] for i in range(5)])
-    torch.testing.assert_close(batch["audio"], reference["audio"][:5], atol=1e-4, rtol=0)
+    # as the README feeds it: DataLoader workers (forked, one thread each) collating the mapped split
+    loader = DataLoader(with_mels, batch_size=16, collate_fn=LumaCollator(embedder), num_workers=2)
+    batches = list(loader)
+    assert [len(batch["labels"]) for batch in batches] == [16, 16, 10]
+    for key in ("image", "audio", "text"):
+        torch.testing.assert_close(torch.cat([b[key] for b in batches]), reference[key], atol=1e-4, rtol=0)
