@@ -109,7 +109,8 @@ def log_mels(clips: Sequence[np.ndarray]) -> np.ndarray:
             padded[i, N_FFT // 2 : N_FFT // 2 + len(clip)] = clip
             sounding[i, : -(-(N_FFT // 2 + len(clip)) // HOP)] = True
         frames = padded.unfold(1, N_FFT, HOP)[:, :N_FRAMES][sounding]
-        power = torch.view_as_real(torch.fft.rfft(frames * _WINDOW)).square().sum(-1) * _POWER_SCALE
+        spectra = torch.fft.rfft(frames * _WINDOW)
+        power = (spectra.real.square() + spectra.imag.square()).mul_(_POWER_SCALE)
         mel = 10.0 * torch.log10((power @ _MEL).clamp_min(1e-30))
         decibels[start : start + len(chunk)][sounding] = mel.clamp_min(DB_FLOOR)
     return decibels.transpose(1, 2).contiguous().numpy()
