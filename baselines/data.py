@@ -246,21 +246,25 @@ def encode_records(records: Iterable[dict], embedder: TextEmbedder) -> dict[str,
     constants; text goes through `embedder`. A flag is true where its provenance field is set (not null); rows without
     the field count as false.
     """
-    images, precomputed, clips, texts, labels = [], [], [], [], []
+    images, spectrograms, texts, labels = [], [], [], []
+    clips_at: list[int] = []  # where `spectrograms` still holds clips, turned into log-mels a chunk at a time
     flags: dict[str, list[bool]] = {name: [] for name in ("is_ood", *FLAGS)}
     for row in records:
         images.append(_image_pixels(row["image"]))
-        precomputed.append(row.get(LOG_MEL))
-        if precomputed[-1] is None:
-            clips.append(clip_at_16k(*_audio_samples(row["audio"])))
+        if row.get(LOG_MEL) is None:
+            clips_at.append(len(spectrograms))
+            spectrograms.append(clip_at_16k(*_audio_samples(row["audio"])))
+            if len(clips_at) == LOG_MEL_CHUNK:
+                _clips_to_log_mels(spectrograms, clips_at)
+        else:
+            spectrograms.append(np.asarray(row[LOG_MEL], np.float32))
         texts.append(row["text"])
         labels.append(int(row["label"]))
         flags["is_ood"].append(bool(row.get("is_ood") or False))
         for flag, value in provenance_flags(row).items():
             flags[flag].append(value)
+    _clips_to_log_mels(spectrograms, clips_at)
 
-    computed = iter(log_mels(clips))
-    spectrograms = [next(computed) if mel is None else np.asarray(mel, np.float32) for mel in precomputed]
     n = len(labels)
     # numpy, on one thread: a collator runs beside the training (or in each DataLoader worker), whose threads it
     # would otherwise contend with for arithmetic this small
@@ -276,6 +280,13 @@ def encode_records(records: Iterable[dict], embedder: TextEmbedder) -> dict[str,
     }
     out.update({name: torch.tensor(values, dtype=torch.bool) for name, values in flags.items()})
     return out
+
+
+def _clips_to_log_mels(items: list[np.ndarray], clips_at: list[int]) -> None:
+    """Replace the clips at the positions `clips_at` of `items` by their log-mels, all at once; empty `clips_at`."""
+    for i, mel in zip(clips_at, log_mels([items[i] for i in clips_at]), strict=True):
+        items[i] = mel
+    clips_at.clear()
 
 
 def _log_mel_column(audio: list[dict]) -> dict[str, np.ndarray]:
