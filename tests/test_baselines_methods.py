@@ -13,14 +13,28 @@ import torch
 import torch.nn.functional as F
 from scipy.signal import resample_poly
 from scipy.special import digamma, gammaln
+from torch.utils.data import DataLoader
 
-from baselines.data import IMAGE_MEAN, IMAGE_STD, LumaCollator, TextEmbedder, encode_records, log_mel_128
+from baselines.data import (
+    IMAGE_MEAN,
+    IMAGE_STD,
+    LOG_MEL,
+    LumaCollator,
+    TextEmbedder,
+    add_log_mels,
+    clip_at_16k,
+    encode_records,
+    log_mel_128,
+    log_mels,
+)
 from baselines.losses import conflict_degree, rcml_loss, sampling_softmax_nll
 from baselines.methods import DeepEnsemble, MCDropout, make_method
 from baselines.models import AudioNet, EvidentialFusion, ImageNet, LateFusion, TextNet, build_model, fuse_evidence
 from baselines.train import TrainConfig, evaluate_loss, train
 from luma import Luma
 from luma_builders.classes import NUM_ID_CLASSES
+from luma_builders.codecs import decode_wav
+from luma_builders.features import mel_filterbank
 from luma_builders.mini.source import write_mini_source
 from luma_builders.sources.transfer import luma_home
 
@@ -375,3 +389,46 @@ def test_collator_on_streamed_rows(luma_build, embedder):
     reference = encode_records(luma_build.as_dataset("test").select(range(4)), embedder)
     for key in ("image", "audio", "text"):
         torch.testing.assert_close(batch[key], reference[key])
+
+
+def float64_log_mel(clip: np.ndarray) -> np.ndarray:
+    """The log-mel of `log_mels`, written plainly for one clip in float64: its reference."""
+    window = np.hanning(1024)
+    padded = np.pad(np.asarray(clip, np.float64)[:16000], (512, 512 + max(0, 16000 - len(clip))))
+    frames = np.lib.stride_tricks.sliding_window_view(padded, 1024)[::125][:128]
+    power = (np.abs(np.fft.rfft(frames * window, axis=1)) * (2.0 / window.sum())) ** 2
+    return np.maximum(10.0 * np.log10(np.maximum(power @ mel_filterbank(128, 1024), 1e-30)), -100.0).T
+
+
+def test_batched_float32_log_mels_match_a_float64_reference(luma_build):
+    audio = luma_build.as_dataset("train").cast_column("audio", datasets.Audio(decode=False))["audio"]
+    clips = [decode_wav(item["bytes"], item["path"] or "clip") for item in audio]
+    word = clip_at_16k(*spoken("elephant"))
+    clips += [word, np.zeros(100, np.float32), np.tile(word, 3)]  # the last one cut to its first second
+    mels = log_mels(clips)
+    assert mels.shape == (len(clips), 128, 128) and mels.dtype == np.float32
+    reference = np.stack([float64_log_mel(clip) for clip in clips])
+    assert np.abs(mels - reference).max() < 2e-3  # dB (inputs are scaled by 1 / 25 dB): float32 is enough
+    assert ((mels == -100.0) == (reference == -100.0)).mean() > 0.999
+    for i in (0, len(clips) - 3):  # a clip's spectrogram does not depend on the clips beside it
+        np.testing.assert_allclose(log_mels(clips[i : i + 1])[0], mels[i], atol=1e-4)
+
+
+def test_add_log_mels_precomputes_what_the_collator_would(luma_build, embedder):
+    split = luma_build.as_dataset("train")  # 84 records: encode_records transforms its clips 64 at a time
+    with_mels = add_log_mels(split)
+    assert "audio" not in with_mels.column_names and LOG_MEL in with_mels.column_names
+    row = with_mels[0]
+    assert isinstance(row[LOG_MEL], np.ndarray) and row[LOG_MEL].shape == (128, 128)
+    assert row[LOG_MEL].dtype == np.float32 and row["text"] == split[0]["text"]
+    assert add_log_mels(split).cache_files == with_mels.cache_files  # computed once, then read back
+
+    reference = encode_records(split, embedder)
+    for key, tensor in encode_records(with_mels, embedder).items():
+        torch.testing.assert_close(tensor, reference[key], atol=1e-4, rtol=0)
+    # as the README feeds it: DataLoader workers (forked, one thread each) collating the mapped split
+    loader = DataLoader(with_mels, batch_size=16, collate_fn=LumaCollator(embedder), num_workers=2)
+    batches = list(loader)
+    assert [len(batch["labels"]) for batch in batches] == [16] * 5 + [4]
+    for key in ("image", "audio", "text"):
+        torch.testing.assert_close(torch.cat([b[key] for b in batches]), reference[key], atol=1e-4, rtol=0)
