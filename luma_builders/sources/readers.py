@@ -211,10 +211,10 @@ def _unpickle(data: bytes, name: str, allowed: safe_pickle.AllowList):
 def cifar_members(data: bytes, name: str) -> dict[str, bytes]:
     """The files of a CIFAR .tar.gz by member name (`cifar-10-batches-py/data_batch_1`, ...)."""
     try:
-        with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as archive:
-            return {
-                member.name: archive.extractfile(member).read() for member in archive.getmembers() if member.isfile()
-            }
+        # one pass over the stream ("r|gz"): listing the members first, then seeking back to each one, decompresses
+        # the archive twice
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r|gz") as archive:
+            return {member.name: archive.extractfile(member).read() for member in archive if member.isfile()}
     except (tarfile.TarError, EOFError, OSError) as err:
         raise SourceError(f"{name}: truncated or corrupt archive ({err})") from err
 
