@@ -44,11 +44,12 @@ from luma_builders.codecs import decode_wav, encode_wav
 source = Source.open(sys.argv[1])
 start = time.perf_counter()
 read = lambda relpath: open(source.location(relpath), "rb").read()
-plan = plan_records(load_source(source), Selection())
+data = load_source(source)
+plan = plan_records(data, Selection())
 records = 0
 for split in plan.values():
     for record in split:
-        encode_png(record.image)
+        encode_png(data.pools[record.image_pool].images[record.image_id])
         encode_wav(decode_wav(read(record.audio_path), record.audio_path))
         records += 1
 seconds = time.perf_counter() - start

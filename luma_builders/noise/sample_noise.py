@@ -124,10 +124,11 @@ class SampleNoise:
     def applies(self, split: str) -> bool:
         return split in self.splits
 
-    def apply(self, record: PlannedRecord, audio: np.ndarray, seed: int, split: str) -> tuple:
-        """(image, audio, text, fields) of `record` after this noise, from the record's own streams; `fields` holds
-        the schema's sample-noise fields by name (`schema.SAMPLE_NOISE_FIELDS`), null where nothing was applied."""
-        image, image_noise = self.image(record.image, seed, split, record.index)
+    def apply(self, record: PlannedRecord, image: np.ndarray, audio: np.ndarray, seed: int, split: str) -> tuple:
+        """(image, audio, text, fields) of `record`, whose pixels and samples are `image` and `audio`, after this noise,
+        from the record's own streams; `fields` holds the schema's sample-noise fields by name
+        (`schema.SAMPLE_NOISE_FIELDS`), null where nothing was applied."""
+        image, image_noise = self.image(image, seed, split, record.index)
         audio, snr_db, audio_noise = self.audio(audio, seed, split, record.index)
         text, text_noise = self.text(record.text, seed, split, record.index)
         return (
