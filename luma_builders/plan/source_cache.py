@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from luma_builders.plan.planning import SourceData, load_source
-from luma_builders.sources.readers import ImagePool, SourceError
+from luma_builders.sources.readers import ImagePool
 from luma_builders.sources.transfer import luma_home
 
 logger = logging.getLogger(__name__)
@@ -37,9 +37,7 @@ def cached_source(source, identity: str) -> tuple[SourceData, PoolImages]:
     data = read_entry(folder)
     if data is None:
         write_entry(folder, load_source(source))
-        data = read_entry(folder)
-        if data is None:
-            raise SourceError(f"{folder}: the source cache entry just written does not read back (disk full?)")
+        data = _mapped_entry(folder)  # verified as it was written: hashing it again would only slow a cold stream
     return data, PoolImages(str(folder))
 
 
@@ -111,6 +109,11 @@ def read_entry(folder: Path) -> SourceData | None:
     if problem is not None:
         logger.warning("ignoring the damaged source cache entry %s (%s): rebuilding it", folder, problem)
         return None
+    return _mapped_entry(folder)
+
+
+def _mapped_entry(folder: Path) -> SourceData:
+    """The data of the entry in `folder`, unchecked (`read_entry` checks it)."""
     # only the pools' pixels are mapped: the rest is small, and a memmap's every item access is slow
     arrays = {
         p.stem: np.load(p, mmap_mode="r" if p.stem.endswith("_images") else None, allow_pickle=False)
@@ -119,7 +122,7 @@ def read_entry(folder: Path) -> SourceData | None:
     tables = json.loads((folder / TABLES).read_text())
     pools = {
         name: ImagePool(*(arrays[f"{name}_{field}"] for field in POOL_ARRAYS))
-        for name in {stem.split("_", 1)[0] for stem in arrays if stem.endswith("_images")}
+        for name in sorted({stem.split("_", 1)[0] for stem in arrays if stem.endswith("_images")})
     }
     split_ids = {tuple(stem.split("_", 2)[1:]): ids for stem, ids in arrays.items() if stem.startswith("split_")}
     return SourceData(
