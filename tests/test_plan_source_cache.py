@@ -41,6 +41,7 @@ def test_the_second_build_reads_no_metadata_file_of_the_source(source_copy, tmp_
     for relpath in DECODED_FILES:
         garble_keeping_size_and_mtime(source_copy / relpath)
     second = build(source_copy, tmp_path / "second")  # another cache_dir: datasets' tables are not reused
+    assert len(entries()) == 1
     for split in SPLITS:
         assert rows(second, split) == rows(first, split)
     monkeypatch.setenv("LUMA_HOME", str(tmp_path / "empty_luma_home"))  # without the entry, the garbled files are read
