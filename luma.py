@@ -28,10 +28,10 @@ from luma_builders.plan.planning import (
     DecodedClips,
     FeatureLookup,
     check_no_split_is_empty,
-    load_source,
     needs_features,
     plan_records,
 )
+from luma_builders.plan.source_cache import PoolImages, cached_source
 from luma_builders.publish.export import export_builders
 from luma_builders.records import to_example
 from luma_builders.schema import features_at
@@ -124,7 +124,7 @@ class Luma(datasets.GeneratorBasedBuilder):
 
     def _split_generators(self, dl_manager):
         source = self.source
-        data = load_source(source)
+        data, images = cached_source(source, self.hash)  # decoded once per source, then mapped from LUMA's cache
         cache = not isinstance(dl_manager, datasets.StreamingDownloadManager)
         decoded = DecodedClips(self._decoded_clips_folder)
 
@@ -158,6 +158,7 @@ class Luma(datasets.GeneratorBasedBuilder):
                     "cache": cache,
                     "noise": noise,
                     "decoded": decoded,
+                    "images": images,  # pickles as its folder: workers map the pools, they are not sent them
                 },
             )
             for split in SPLITS
@@ -166,15 +167,16 @@ class Luma(datasets.GeneratorBasedBuilder):
             generator.split_info.num_examples = len(plan[generator.name])
         return generators
 
-    def _generate_examples(self, shards, split, source, cache, noise, decoded):
+    def _generate_examples(self, shards, split, source, cache, noise, decoded, images: PoolImages):
         seed, rate = self.config.seed, self.config.sampling_rate
         for shard_id, shard in enumerate(shards):
             clips = shard_clips(shard, source, cache, decoded, rate)
             for i, (record, (audio, audio_rate)) in enumerate(zip(shard, clips, strict=True)):
+                image = images.image(record.image_pool, record.image_id)
                 if noise is not None and noise.applies(split):
-                    image, audio, text, injected = noise.apply(record, audio, seed, split, audio_rate)
+                    image, audio, text, injected = noise.apply(record, image, audio, seed, split, audio_rate)
                 else:
-                    image, text, injected = record.image, record.text, {}
+                    text, injected = record.text, {}
                 yield Key(shard_id, i), to_example(record, image, audio, text, injected, audio_rate)
 
 

@@ -1,47 +1,86 @@
-"""Time to the first streamed record, from before `import luma`, each run in a fresh interpreter.
+"""Time to the first streamed record, and the stream's throughput after it, each run in a fresh interpreter.
 
-Two ways: decoded (the default: PIL image, torchcodec audio, its samples read) and with decoding off
-(`IterableDataset.decode(False)`: PNG and WAV bytes). Also says whether torch / torchcodec got imported.
+Imports are timed apart (luma, and what datasets and the audio feature import on first use: torch, torchcodec); the
+first record is timed from the call `Luma(...)`. Cold: the decoded source cache is empty (a LUMA_HOME of the run's
+own); warm: it holds the source (filled by one unmeasured stream first). Two ways each: decoded (PIL image,
+torchcodec audio, its samples read) and with decoding off (`IterableDataset.decode(False)`: PNG and WAV bytes). Also
+says whether torch / torchcodec got imported. Goals at full scale: first record within 1 s warm, 3 s cold; >= 500
+records/s.
 
-    python bench/first_record.py [SOURCE_FOLDER] [--runs 3]   # default: the mini source of `luma mini`
+    python bench/first_record.py [SOURCE_FOLDER | full] [--runs 3] [--records 2000]
+    # default: the mini source of `luma mini`; `full`: the full-scale synthetic source of bench/build_speed.py
 """
 
 import argparse
+import os
 import statistics
+import tempfile
 
-from build_speed import run
+from build_speed import FULL_SCALE, run, source_at
 
 FIRST_RECORD = """
-import json, sys, time
+import itertools, json, sys, time
 start = time.perf_counter()
 from luma import Luma
-stream = Luma("clean", data_dir=sys.argv[1]).as_streaming_dataset("train")
+import datasets.config
 decoded = sys.argv[2] == "decoded"
-record = next(iter(stream if decoded else stream.decode(False)))
+if datasets.config.TORCH_AVAILABLE:
+    import torch  # datasets imports it when it makes a stream
+if decoded:
+    import torchcodec.decoders  # the audio feature imports it to decode the first clip
+called = time.perf_counter()
+stream = Luma("clean", data_dir=sys.argv[1]).as_streaming_dataset("train")
+records = iter(stream if decoded else stream.decode(False))
+record = next(records)
 if decoded:
     record["audio"]["array"]  # the samples, not only the container's header
+first = time.perf_counter()
+count = 0
+for record in itertools.islice(records, int(sys.argv[3])):
+    if decoded:
+        record["audio"]["array"]
+    count += 1
 imported = [m for m in ("torch", "torchcodec") if m in sys.modules]
-print(json.dumps({"seconds": time.perf_counter() - start, "imported": imported}))
+print(json.dumps({
+    "imports": called - start, "seconds": first - called, "per_second": count / (time.perf_counter() - first),
+    "imported": imported,
+}))
 """
+
+
+def measure(source: str, mode: str, warm: bool, runs: int, records: int) -> list[dict]:
+    with tempfile.TemporaryDirectory() as folder:
+        homes = [os.path.join(folder, "warm" if warm else f"cold-{i}") for i in range(runs)]  # LUMA_HOME per run
+        if warm:
+            run(FIRST_RECORD, source, "undecoded", "0", env={"LUMA_HOME": homes[0]})
+        return [run(FIRST_RECORD, source, mode, str(records), env={"LUMA_HOME": home}) for home in homes]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("source", nargs="?", help="a LUMA source folder (default: the mini source)")
+    parser.add_argument("source", nargs="?", help="a LUMA source folder, or `full` (default: the mini source)")
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--records", type=int, default=2000, help="records streamed after the first, for throughput")
     args = parser.parse_args()
     if args.source is None:
         from luma_builders.cli import mini_source
 
         args.source = str(mini_source())
-    for mode in ("decoded", "undecoded"):
-        results = [run(FIRST_RECORD, args.source, mode) for _ in range(args.runs)]
-        seconds = [r["seconds"] for r in results]
-        imported = ", ".join(results[-1]["imported"]) or "neither torch nor torchcodec"
-        print(
-            f"first record, {mode:<9}: median {statistics.median(seconds):.2f} s "
-            f"(runs {', '.join(f'{s:.2f}' for s in seconds)}); imported {imported}"
-        )
+    elif args.source == "full":
+        args.source = str(source_at("full", FULL_SCALE))
+    print(f"source {args.source}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}")
+    for warm in (False, True):
+        for mode in ("decoded", "undecoded"):
+            results = measure(args.source, mode, warm, args.runs, args.records)
+            seconds = [r["seconds"] for r in results]
+            imported = ", ".join(results[-1]["imported"]) or "neither torch nor torchcodec"
+            print(
+                f"{'warm' if warm else 'cold'} {mode:<9}: first record {statistics.median(seconds):.2f} s after the "
+                f"call (runs {', '.join(f'{s:.2f}' for s in seconds)}), imports before it "
+                f"{statistics.median(r['imports'] for r in results):.2f} s; then "
+                f"{statistics.median(r['per_second'] for r in results):.0f} records/s; imported {imported}"
+            )
+    print(f"load at the end: {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

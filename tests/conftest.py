@@ -48,6 +48,15 @@ def _online_loopback(monkeypatch):
     monkeypatch.setattr(datasets.config, "HF_DATASETS_OFFLINE", False)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _session_luma_home(tmp_path_factory):
+    """Module and session fixtures run before the per-test LUMA_HOME below: they get one of the session's own, so no
+    test writes into the user's ~/.cache/luma."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("LUMA_HOME", str(tmp_path_factory.mktemp("session_luma_home")))
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _private_caches_and_quick_retries(monkeypatch, tmp_path_factory):
     """Each test gets its own LUMA cache; retries wait milliseconds and a stall is 2 s, so failures are quick."""

@@ -26,9 +26,11 @@ from luma_builders.schema import (
 README = Path(__file__).resolve().parent.parent / "README.md"
 
 
+IMAGE = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+
+
 def planned_record(**changes) -> PlannedRecord:
-    image = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
-    fields = dict(label=3, clean_label=3, is_ood=False, image=image, image_id=7, image_source="edm")
+    fields = dict(label=3, clean_label=3, is_ood=False, image_pool="train", image_id=7, image_source="edm")
     fields.update(audio_id=11, audio_path="audio/x.wav", text_id=13, text="a text", index=5)
     return PlannedRecord(**{**fields, **changes})
 
@@ -52,7 +54,7 @@ def test_every_field_is_filled_by_a_known_step_and_derives_features():
 def test_sample_noise_returns_its_schema_fields_by_name():
     noise = SampleNoise(image_ratio=1.0, corruptions=("fog",), severity=2)
     record = planned_record()
-    image, audio, text, injected = noise.apply(record, np.zeros(1600, np.float32), seed=0, split="train")
+    image, audio, text, injected = noise.apply(record, IMAGE, np.zeros(1600, np.float32), seed=0, split="train")
     assert list(injected) == list(SAMPLE_NOISE_FIELDS)
     assert injected["image_noise"] == "fog" and injected["image_severity"] == 2 and injected["text_noise"] is None
     example = to_example(record, image, audio, text, injected)
@@ -63,7 +65,7 @@ def test_sample_noise_returns_its_schema_fields_by_name():
 
 def test_without_sample_noise_its_fields_are_null():
     record = planned_record(label_switched=True, conflict_modality="audio", conflict_label=4)
-    example = to_example(record, record.image, np.zeros(1600, np.float32), record.text, {})
+    example = to_example(record, IMAGE, np.zeros(1600, np.float32), record.text, {})
     assert all(example[name] is None for name in SAMPLE_NOISE_FIELDS)
     assert example["label_switched"] and example["conflict_modality"] == "audio" and example["conflict_label"] == 4
 
@@ -78,7 +80,7 @@ def test_without_sample_noise_its_fields_are_null():
 def test_to_example_refuses_sample_noise_fields_that_are_not_the_schemas(injected):
     record = planned_record()
     with pytest.raises(ValueError, match="sample noise returned fields"):
-        to_example(record, record.image, np.zeros(1600, np.float32), record.text, injected)
+        to_example(record, IMAGE, np.zeros(1600, np.float32), record.text, injected)
 
 
 def test_to_example_refuses_a_schema_field_that_no_step_fills(monkeypatch):
@@ -86,7 +88,7 @@ def test_to_example_refuses_a_schema_field_that_no_step_fills(monkeypatch):
     monkeypatch.setattr(records, "FEATURES", datasets.Features({**FEATURES, "colour": datasets.Value("string")}))
     record = planned_record()
     with pytest.raises(ValueError, match=r"no value for schema fields \['colour'\]"):
-        to_example(record, record.image, np.zeros(1600, np.float32), record.text, {})
+        to_example(record, IMAGE, np.zeros(1600, np.float32), record.text, {})
 
 
 def test_provenance_flags_are_set_where_their_field_is_neither_null_nor_false():

@@ -126,12 +126,18 @@ class SampleNoise:
         return split in self.splits
 
     def apply(
-        self, record: PlannedRecord, audio: np.ndarray, seed: int, split: str, rate: int = SAMPLING_RATE
+        self,
+        record: PlannedRecord,
+        image: np.ndarray,
+        audio: np.ndarray,
+        seed: int,
+        split: str,
+        rate: int = SAMPLING_RATE,
     ) -> tuple:
-        """(image, audio, text, fields) of `record` (its clip `audio` at `rate` Hz) after this noise, from the
-        record's own streams; `fields` holds the schema's sample-noise fields by name (`schema.SAMPLE_NOISE_FIELDS`),
-        null where nothing was applied."""
-        image, image_noise = self.image(record.image, seed, split, record.index)
+        """(image, audio, text, fields) of `record`, whose pixels are `image` and whose clip is `audio` at `rate` Hz,
+        after this noise, from the record's own streams; `fields` holds the schema's sample-noise fields by name
+        (`schema.SAMPLE_NOISE_FIELDS`), null where nothing was applied."""
+        image, image_noise = self.image(image, seed, split, record.index)
         audio, snr_db, audio_noise = self.audio(audio, seed, split, record.index, rate)
         text, text_noise = self.text(record.text, seed, split, record.index)
         return (

@@ -211,10 +211,10 @@ def _unpickle(data: bytes, name: str, allowed: safe_pickle.AllowList):
 def cifar_members(data: bytes, name: str) -> dict[str, bytes]:
     """The files of a CIFAR .tar.gz by member name (`cifar-10-batches-py/data_batch_1`, ...)."""
     try:
-        with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as archive:
-            return {
-                member.name: archive.extractfile(member).read() for member in archive.getmembers() if member.isfile()
-            }
+        # one pass over the stream ("r|gz"): listing the members first, then seeking back to each one, decompresses
+        # the archive twice
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r|gz") as archive:
+            return {member.name: archive.extractfile(member).read() for member in archive if member.isfile()}
     except (tarfile.TarError, EOFError, OSError) as err:
         raise SourceError(f"{name}: truncated or corrupt archive ({err})") from err
 
@@ -284,8 +284,12 @@ def _cifar_images(batch: dict, archive: str, member: str) -> np.ndarray:
     pixels = np.asarray(batch["data"], dtype=np.uint8)
     if pixels.ndim != 2 or pixels.shape[1] != 3072:
         raise SourceError(f"{archive}: member {member} has data of shape {pixels.shape}, expected N x 3072")
-    # CIFAR stores each image channel-major (1024 R, 1024 G, 1024 B); LUMA uses HWC.
-    return pixels.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+    # CIFAR stores each image channel-major (1024 R, 1024 G, 1024 B); LUMA uses HWC. Copied channel by channel into
+    # a contiguous array: numpy's 4-d transposed copy is 5x slower, and masking a transposed view slower still.
+    hwc = np.empty((len(pixels), 32 * 32, 3), np.uint8)
+    for channel in range(3):
+        hwc[:, :, channel] = pixels[:, channel * 1024 : (channel + 1) * 1024]
+    return hwc.reshape(-1, *IMAGE_SHAPE)
 
 
 @dataclass(frozen=True)
