@@ -24,6 +24,7 @@ class TrainConfig:
     lr: float = 1e-3
     weight_decay: float = 0.0
     patience: int = 5  # early stopping: epochs without a lower validation loss
+    min_epochs: int = 0  # no early stop before this epoch (an annealed loss's validation may rise while it anneals)
     lr_patience: int = 2  # ReduceLROnPlateau
     lr_factor: float = 0.5
     val_fraction: float = 0.1
@@ -125,7 +126,7 @@ def train(model: nn.Module, loss_fn: LossFn, data: dict[str, torch.Tensor], conf
         for key, value in zip(("train_loss", "val_loss", "lr", "seconds"), values, strict=True):
             history[key].append(value)
         epochs.set_postfix(train=f"{train_loss:.4f}", val=f"{val_loss:.4f}")
-        if best.stop_after(model, epoch, val_loss):
+        if best.stop_after(model, epoch, val_loss) and epoch >= config.min_epochs:
             break
     best.restore(model)
     history["best_epoch"], history["best_val_loss"] = best.epoch, best.loss

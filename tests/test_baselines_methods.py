@@ -214,6 +214,22 @@ def test_train_restores_the_best_weights_not_the_last():
     assert history["lr"][-1] < config.lr  # the plateau schedule reduced the learning rate on the way
 
 
+def test_train_does_not_stop_before_min_epochs():
+    # The same run as above, which stops early; with min_epochs it runs at least that long and still restores the best.
+    data = synthetic(200, 10, seed=0, modalities=("text",))
+    data["label"] = torch.randint(0, 10, (200,), generator=torch.Generator().manual_seed(3))
+
+    def run(min_epochs):
+        torch.manual_seed(0)
+        model = build_model("mcd", ("text",), num_classes=10)
+        return train(model, nll, data, quiet(epochs=40, lr=1e-2, patience=3, val_fraction=0.25, min_epochs=min_epochs))
+
+    stopped = len(run(0)["val_loss"])
+    held = run(stopped + 5)
+    assert len(held["val_loss"]) == stopped + 5
+    assert held["best_val_loss"] == min(held["val_loss"])
+
+
 def test_train_is_seeded():
     data = synthetic(120, 4, seed=0, modalities=("text",))
 
