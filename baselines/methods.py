@@ -23,10 +23,11 @@ from baselines.data import FLAGS, MODALITIES, TEXT_DIM
 from baselines.losses import EVIDENTIAL_LOSSES, LOSS_SAMPLES, annealing, rcml_loss, sampling_softmax_nll, tmc_loss
 from baselines.models import build_model
 from baselines.train import TrainConfig, batches, resolve_device, train
-from baselines.uncertainty import softmax
+from baselines.uncertainty import dirichlet_uncertainty, entropy_decomposition, sampled_softmax, softmax
 from luma_builders.classes import NUM_ID_CLASSES
 
 PREDICT_BATCH_SIZE = 256
+SOFTMAX_SAMPLES = 20  # draws of the sigma head per pass/member when turning (mu, sigma) into probabilities
 MC_PASSES = 20  # MC Dropout's stochastic forward passes at test time
 
 
@@ -53,6 +54,14 @@ class Prediction:
         if self.alpha is not None:
             return np.log(self.alpha)[np.newaxis]
         return self.mu
+
+
+def predictive(prediction: Prediction, rng: np.random.Generator) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """(N, K) predictive probabilities and the uncertainty measures of one prediction."""
+    if prediction.alpha is not None:
+        return prediction.probs(), dirichlet_uncertainty(prediction.alpha)
+    member_probs = sampled_softmax(prediction.mu, prediction.sigma, SOFTMAX_SAMPLES, rng)
+    return member_probs.mean(axis=0), entropy_decomposition(member_probs)
 
 
 def _numpy(tensor: torch.Tensor) -> np.ndarray:

@@ -48,10 +48,9 @@ import torch
 from transformers import AutoConfig, AutoModel, EvalPrediction, PretrainedConfig, PreTrainedModel
 from transformers.utils import ModelOutput
 
-from baselines.benchmark import predictive
 from baselines.data import MODALITIES, TEXT_DIM
 from baselines.losses import LOSS_SAMPLES
-from baselines.methods import MC_PASSES, MCDropout
+from baselines.methods import MC_PASSES, MCDropout, predictive
 from baselines.metrics import evaluate_module_path
 from baselines.models import build_model
 from baselines.train import TrainConfig
@@ -134,7 +133,8 @@ class LumaMCDropoutModel(PreTrainedModel):
 
     The network is `method.model` and the loss `method.objective`, the ones `baselines.train.train` fits in the
     benchmark, and eval-mode predictions are `method.predict`'s passes turned into probabilities and uncertainties
-    by the benchmark's `predictive`: only the loop is the Trainer's (or yours). Inputs are `LumaCollator` batches.
+    by `methods.predictive`, as in the benchmark: only the loop is the Trainer's (or yours). Inputs are `LumaCollator`
+    batches.
     """
 
     config_class = LumaMCDropoutConfig

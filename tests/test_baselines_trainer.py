@@ -20,8 +20,8 @@ from torch.utils.data import DataLoader
 from transformers import AutoModel, EvalPrediction, Trainer, TrainingArguments
 
 from baselines import metrics
-from baselines.benchmark import predictive
 from baselines.data import LumaCollator, TextEmbedder, encode_records
+from baselines.methods import predictive
 from baselines.trainer import (
     MODEL_TYPE,
     PREDICTION_FIELDS,
