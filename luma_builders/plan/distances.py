@@ -1,14 +1,12 @@
-"""Label switching's nearest-class distances, cached on disk beside the features, one row per item.
+"""Label switching's nearest-class distances, cached on disk beside the features.
 
-At full scale these distances cost more than anything else a build with features cached does. A row depends on its
-item, on the split's items of that modality (with their labels) and on k, and on nothing a seed changes when the split
-is the published one: another seed of the same split reuses the rows of every item it picks again.
-
-A cached row must be the row a fresh computation gives, bit for bit, or a build's bytes would depend on what was
-built before it. The products behind the distances (BLAS) round a row differently with the number of rows computed
-with it and its place among them, so rows are computed in canonical blocks: the items sorted by id, cut into blocks of
-`BLOCK`, each block whole. With p = 0.3 every block holds a picked record, so the first build computes every row of a
-split and any later seed or p finds them all cached.
+At full scale these distances cost more than anything else a build with its features cached does. A cached row must
+be the row a fresh computation gives, bit for bit, or a build's bytes would depend on what was built before it. The
+products behind the distances (BLAS) round a row differently with the rows computed with it and their order, and
+this rounding decides exact ties between classes (texts whose nearest neighbours sit at the same distances: a record
+of the full-scale label_noise_0.3 changed when the rows were computed in another order). So the rows are computed as
+they always were, over the records in their order, and a file holds the rows of one exact set of inputs: a rebuild
+with the same parameters reads them, another seed computes its own.
 """
 
 from __future__ import annotations
@@ -25,10 +23,8 @@ from luma_builders.plan.selection import nearest_class_distances
 
 logger = logging.getLogger(__name__)
 
-# Bump whenever the rows' values change (nearest_class_distances or the order it sees): the version keys the files.
+# Bump whenever the rows' values change (nearest_class_distances or what it is given): the version keys the files.
 DISTANCES_VERSION = 1
-# Rows computed together: 2048 x the dimensions of the queries and 2048 x a class's size of distances at a time.
-BLOCK = 2048
 
 
 def cached_class_distances(
@@ -39,37 +35,21 @@ def cached_class_distances(
     num_classes: int,
     k: int,
     cache_file: Callable[[str], Path],
-    block: int = BLOCK,
 ) -> np.ndarray:
-    """nearest_class_distances of the records `queries`, whose items (of one modality and pool) are `ids[queries]`,
-    among all records' items `ids` with their `labels`; `features(sorted ids)` gives the items' features and
-    `cache_file(name)` the cache file of a name.
-
-    Computed over the items sorted by id in whole blocks of `block`, so that a row depends neither on the order of
-    the records nor on which rows are asked for: a cached row is the row a fresh computation gives, bit for bit. An
-    item that appears more than once gets the row of its first copy (the other copies count as its neighbours).
-    """
-    ids, labels = np.asarray(ids), np.asarray(labels)
-    if len(queries) == 0:
-        return np.empty((0, num_classes))
-    order = np.argsort(ids, kind="stable")
-    items, item_labels = ids[order], labels[order].astype(np.int64)
-    digest = hashlib.sha256(items.astype(np.int64).tobytes() + item_labels.tobytes() + str(num_classes).encode())
-    path = cache_file(f"distances-k{k}-b{block}-v{DISTANCES_VERSION}-{digest.hexdigest()[:16]}")
-
-    def whole_blocks(positions: np.ndarray) -> np.ndarray:
-        """The positions (in `items`) of every block that holds one of `positions`."""
-        starts = np.unique(positions // block) * block
-        return np.concatenate([np.arange(start, min(start + block, len(items))) for start in starts])
+    """nearest_class_distances(features(ids), labels, queries, num_classes, k): the records' items `ids` (of one
+    modality and pool, in the records' order) with their `labels`, the records `queries` (sorted, unique). The rows
+    are cached in `cache_file(name)`, a name that digests every input but the features (which the file's folder
+    keys: the source and the extractor)."""
+    ids, labels, queries = (np.asarray(a, dtype=np.int64) for a in (ids, labels, queries))
+    digest = hashlib.sha256(b"".join(a.tobytes() + b"|" for a in (ids, labels, queries)) + str(num_classes).encode())
+    path = cache_file(f"distances-k{k}-v{DISTANCES_VERSION}-{digest.hexdigest()[:16]}")
 
     def compute(missing: np.ndarray, _at: np.ndarray) -> np.ndarray:
-        positions = np.searchsorted(items, missing)
-        computed = whole_blocks(positions)  # all rows of a block are there when one is: it is all missing
-        logger.info("%d of %d distance rows computed, the others read from %s", len(computed), len(wanted), path)
-        rows = nearest_class_distances(features(items), item_labels, computed, num_classes, k, block_size=block)
-        return rows[np.searchsorted(computed, positions)]
+        # all rows at once even when some were cached: only then are they the rows of a fresh computation
+        logger.info("%d of %d distance rows computed, the others read from %s", len(missing), len(queries), path)
+        rows = nearest_class_distances(features(ids), labels, queries, num_classes, k)
+        return rows[np.searchsorted(queries, missing)]
 
-    queried = ids[queries]
-    wanted = np.unique(items[whole_blocks(np.searchsorted(items, queried))])  # every row of the blocks touched
-    rows = RowCache(path, "distances", np.float64, "distance cache").rows(wanted, compute)
-    return rows[np.searchsorted(wanted, queried)]
+    if len(queries) == 0:
+        return np.empty((0, num_classes))
+    return RowCache(path, "distances", np.float64, "distance cache").rows(queries, compute)
