@@ -22,6 +22,7 @@ import zipfile
 import zlib
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import lru_cache
 from itertools import pairwise
 from pathlib import Path
@@ -449,8 +450,8 @@ def feature_cache_dir() -> Path:
     return luma_home() / "features"
 
 
-def cache_path(cache_dir: str | Path, source_key: str, extractor_name: str, modality: str) -> Path:
-    """`<cache_dir>/<digest of source_key>/<extractor name>/<modality>.npz`.
+def cache_path(cache_dir: str | Path, source_key: str, extractor_name: str, name: str) -> Path:
+    """`<cache_dir>/<digest of source_key>/<extractor name>/<name>.npz`: `name` is a modality for its features.
 
     A name that is not a plain file name (a model path, say) becomes a readable prefix plus a digest of the name.
     """
@@ -458,7 +459,7 @@ def cache_path(cache_dir: str | Path, source_key: str, extractor_name: str, moda
     folder = extractor_name
     if not re.fullmatch(r"[A-Za-z0-9._-]{1,100}", extractor_name):
         folder = safe_name(extractor_name, extractor_name)
-    return Path(cache_dir, source, folder, f"{modality}.npz")
+    return Path(cache_dir, source, folder, f"{name}.npz")
 
 
 def safe_name(readable: str, key: str, digest_chars: int = 16) -> str:
@@ -487,23 +488,15 @@ def cached_features(
 
     Only ids not yet in the cache are computed: `load(missing_ids)` returns their items (an image array, a list of
     clips or a list of texts) in that order. Text needs `labels`, aligned with `ids`, to mask each class word. The
-    cache file is replaced whole and atomically, so a crash never leaves it half written. Two processes filling the
-    same cache at once never corrupt it either, but the last to write wins: what only the other added is recomputed
-    by a later call.
+    cache is a `RowCache`: replaced whole and atomically, checked when read.
     """
     if modality not in MODALITIES:
         raise ValueError(f"unknown modality {modality!r}; choose one of: {', '.join(MODALITIES)}")
     ids = np.asarray(ids)
     if modality == "text" and (labels is None or len(labels) != len(ids)):
         raise ValueError("text features need `labels`, one per id, to mask the class words")
-    path = cache_path(cache_dir, source_key, extractor.name, modality)
-    known_ids, known = _read_cache(path)
 
-    unique_ids, first = np.unique(ids, return_index=True)
-    is_missing = ~np.isin(unique_ids, known_ids)
-    missing = unique_ids[is_missing]
-    if missing.size:
-        missing_labels = np.asarray(labels)[first[is_missing]] if modality == "text" else None
+    def extract(missing: np.ndarray, at: np.ndarray) -> np.ndarray:
         parts = []
         # In chunks, so that decoded clips and their spectrograms never all sit in memory at once.
         for start in range(0, len(missing), FEATURE_CHUNK):
@@ -512,39 +505,67 @@ def cached_features(
             if len(items) != len(chunk):
                 raise ValueError(f"load returned {len(items)} items for {len(chunk)} ids")
             if modality == "text":
-                parts.append(extractor.text(items, missing_labels[start : start + FEATURE_CHUNK]))
+                parts.append(extractor.text(items, np.asarray(labels)[at[start : start + FEATURE_CHUNK]]))
             else:
                 parts.append(getattr(extractor, modality)(items))
-        new = np.concatenate(parts).astype(np.float32)
-        if known_ids.size:
-            known_ids, known = np.concatenate([known_ids, missing]), np.concatenate([known, new])
-            order = np.argsort(known_ids, kind="stable")
-            known_ids, known = known_ids[order], known[order]
-        else:
-            known_ids, known = missing, new
-        write_npz_atomic(path, ids=known_ids, features=known)
-    return known[np.searchsorted(known_ids, ids)]
+        return np.concatenate(parts)
+
+    path = cache_path(cache_dir, source_key, extractor.name, modality)
+    return RowCache(path, "features", np.float32, "feature cache").rows(ids, extract)
 
 
-def _read_cache(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    try:
-        with np.load(path, allow_pickle=False) as cache:
-            ids, features = cache["ids"], cache["features"]
-        _check_cache(ids, features)
-        return ids, features
-    except FileNotFoundError:
-        pass
-    except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile) as error:
-        logger.warning("ignoring unreadable feature cache %s (%s): recomputing it", path, error)
-    return np.array([], dtype=np.int64), np.zeros((0, 0), np.float32)
+@dataclass(frozen=True)
+class RowCache:
+    """One row of numbers per id in an npz file: sorted unique `ids` and, under `key`, a 2-D array of `dtype`.
 
+    The file is replaced whole and atomically, so a crash never leaves it half written, and checked when read (the
+    zip's checksums, the shapes, the ids' order): a damaged file is logged and recomputed, never trusted. Two
+    processes filling the same file at once never corrupt it either, but the last to write wins: what only the other
+    added is recomputed by a later call.
+    """
 
-def _check_cache(ids: np.ndarray, features: np.ndarray) -> None:
-    """What `cached_features` writes: sorted unique ids (it looks them up by bisection), one float32 row each."""
-    if ids.ndim != 1 or features.ndim != 2 or len(ids) != len(features) or features.dtype != np.float32:
-        raise ValueError(f"{ids.shape} ids with {features.dtype} features of shape {features.shape}")
-    if not (ids[1:] > ids[:-1]).all():
-        raise ValueError("ids not sorted and unique")
+    path: Path
+    key: str  # the rows' name in the file
+    dtype: type
+    what: str  # names the cache in warnings
+
+    def rows(self, ids: np.ndarray, compute: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> np.ndarray:
+        """The rows of `ids` (integers or strings), in the order of `ids`. Those not yet cached come from
+        `compute(missing, at)`: `missing` the ids, sorted and unique, `at` each one's first position in `ids`."""
+        ids = np.asarray(ids)
+        known_ids, known = self._read()
+        unique_ids, first = np.unique(ids, return_index=True)
+        is_missing = ~np.isin(unique_ids, known_ids)
+        if is_missing.any():
+            missing = unique_ids[is_missing]
+            new = np.asarray(compute(missing, first[is_missing])).astype(self.dtype, copy=False)
+            if known_ids.size:
+                known_ids, known = np.concatenate([known_ids, missing]), np.concatenate([known, new])
+                order = np.argsort(known_ids, kind="stable")
+                known_ids, known = known_ids[order], known[order]
+            else:
+                known_ids, known = missing, new
+            write_npz_atomic(self.path, **{"ids": known_ids, self.key: known})
+        return known[np.searchsorted(known_ids, ids)]
+
+    def _read(self) -> tuple[np.ndarray, np.ndarray]:
+        try:
+            with np.load(self.path, allow_pickle=False) as cache:
+                ids, rows = cache["ids"], cache[self.key]
+            self._check(ids, rows)
+            return ids, rows
+        except FileNotFoundError:
+            pass
+        except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile) as error:
+            logger.warning("ignoring unreadable %s %s (%s): recomputing it", self.what, self.path, error)
+        return np.array([], dtype=np.int64), np.zeros((0, 0), self.dtype)
+
+    def _check(self, ids: np.ndarray, rows: np.ndarray) -> None:
+        """What `rows` writes: sorted unique ids (it looks them up by bisection), one row of `dtype` each."""
+        if ids.ndim != 1 or rows.ndim != 2 or len(ids) != len(rows) or rows.dtype != self.dtype:
+            raise ValueError(f"{ids.shape} ids with {rows.dtype} rows of shape {rows.shape}")
+        if not (ids[1:] > ids[:-1]).all():
+            raise ValueError("ids not sorted and unique")
 
 
 def write_npz_atomic(path: Path, **arrays: np.ndarray) -> None:

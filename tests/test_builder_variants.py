@@ -245,8 +245,9 @@ def test_the_feature_cache_is_shared_by_every_variant_and_cache_dir(mini_source,
         monkeypatch.setattr(ModelFreeExtractor, modality, counted)
     first = build(mini_source, tmp_path / "one", "label_noise_0.3")
     assert set(calls) == set(MODALITIES)
-    caches = sorted((luma_home() / "features").rglob("*.npz"))
-    assert {p.name for p in caches} == {"image.npz", "audio.npz", "text.npz"}
+    stored = sorted((luma_home() / "features").rglob("*.npz"))
+    caches = [p for p in stored if "-distances-" not in p.name]  # beside them: label switching's distances
+    assert {p.name for p in caches} == {"image.npz", "audio.npz", "text.npz"} and len(stored) - len(caches) == 3 * 2
     assert not list(tmp_path.rglob("*.npz")) and not list(tmp_path.rglob(".luma-decoded-clips-*"))
     before = {p: p.stat().st_mtime_ns for p in caches}
     calls.clear()

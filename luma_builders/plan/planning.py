@@ -11,12 +11,20 @@ import hashlib
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
+from functools import partial
 
 import numpy as np
 
 from luma_builders.classes import CLASS_NAMES, ID_CLASSES, NUM_ID_CLASSES, OOD_CLASSES
-from luma_builders.features import FeatureExtractor, cached_features
-from luma_builders.plan.selection import choose_conflicts, diversity_sample, switch_record_labels
+from luma_builders.features import FeatureExtractor, cache_path, cached_features
+from luma_builders.plan.distances import cached_class_distances
+from luma_builders.plan.selection import (
+    NEIGHBOURS,
+    choose_conflicts,
+    diversity_sample,
+    records_to_switch,
+    switch_to_nearest,
+)
 from luma_builders.rng import generator
 from luma_builders.sources.readers import (
     METADATA_FILES,
@@ -129,7 +137,8 @@ class Selection:
 
 @dataclass(frozen=True)
 class FeatureLookup:
-    """Features of a source's items by (modality, pool, ids), cached on disk per source and extractor.
+    """Features of a source's items by (modality, pool, ids), and label switching's distances between them, cached on
+    disk per source and extractor.
 
     Only diversity sampling and label switching ask for features; `read_clips(audio_ids)` decodes clips.
     """
@@ -162,6 +171,21 @@ class FeatureLookup:
                 labels=self.data.text_labels[ids],
             )
         return cached_features(self.extractor, "audio", ids, self.read_clips, self.cache_dir, self.source_key)
+
+    def class_distances(
+        self, modality: str, pool: str, ids: np.ndarray, labels: np.ndarray, queries: np.ndarray
+    ) -> np.ndarray:
+        """Label switching's nearest_class_distances of the records `queries` among records whose items are `ids`,
+        labelled `labels` (see distances.cached_class_distances)."""
+        return cached_class_distances(
+            partial(self, modality, pool),
+            ids,
+            labels,
+            queries,
+            NUM_ID_CLASSES,
+            NEIGHBOURS,
+            lambda name: cache_path(self.cache_dir, self.source_key, self.extractor.name, f"{modality}-{pool}-{name}"),
+        )
 
 
 class DecodedClips:
@@ -311,16 +335,14 @@ def switch_split_labels(
     """Switch whole records (all three items keep their class) to the nearest class, found per modality on the
     original labels and combined; where the modalities' own nearest classes differ, the record says so."""
     labels = np.array([r.clean_label for r in records])
-    features_by_modality = {
-        m: features(m, _pool(split), np.array([getattr(r, f"{m}_id") for r in records])) for m in MODALITIES
-    }
-    new_labels, switched, nearest = switch_record_labels(
-        features_by_modality,
-        labels,
-        selection.label_switch_prob,
-        generator(selection.seed, "label switching", split),
-        NUM_ID_CLASSES,
+    chosen = records_to_switch(
+        len(records), selection.label_switch_prob, generator(selection.seed, "label switching", split)
     )
+    distances = {
+        m: features.class_distances(m, _pool(split), np.array([getattr(r, f"{m}_id") for r in records]), labels, chosen)
+        for m in MODALITIES
+    }
+    new_labels, switched, nearest = switch_to_nearest(labels, chosen, distances, NUM_ID_CLASSES)
     switched_records = []
     for i, record in enumerate(records):
         if switched[i]:

@@ -13,6 +13,8 @@ from scipy.spatial.distance import pdist
 
 # Keeps 1 / d**k finite for a sample that sits exactly on the mean.
 _EPSILON = 1e-6
+# Label switching measures a sample's distance to a class as the mean distance to its this many nearest members.
+NEIGHBOURS = 5
 
 
 def diversity_weights(features: np.ndarray, compactness: float, normalize: bool = False) -> np.ndarray:
@@ -104,7 +106,7 @@ def nearest_class_distances(
     labels: np.ndarray,
     queries: np.ndarray,
     num_classes: int,
-    k: int = 5,
+    k: int = NEIGHBOURS,
     block_size: int = 1024,
 ) -> np.ndarray:
     """For each query index q and class c: the mean distance from features[q] to its k nearest samples of class c.
@@ -196,19 +198,18 @@ def switch_labels(
     p: float,
     rng: np.random.Generator,
     num_classes: int,
-    k: int = 5,
+    k: int = NEIGHBOURS,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Give each sample, with probability p, the label of its nearest other class (see nearest_class_distances).
 
-    One ``rng.random(len(labels))`` draw picks the samples; the rest is deterministic. A picked sample keeps its label,
-    and is not marked switched, only when every other class is empty. Returns (new labels, switched mask).
+    records_to_switch picks the samples; the rest is deterministic. A picked sample keeps its label, and is not marked
+    switched, only when every other class is empty. Returns (new labels, switched mask).
     """
     features = _as_matrix(features, "features")
     labels = _as_labels(labels, num_classes, len(features), at_least_two=True)
-    _check_fraction(p, "p")
-    chosen = np.flatnonzero(rng.random(len(labels)) < p)
-    distances = _other_class_distances(features, labels, chosen, num_classes, k)
-    return _apply_switch(labels, chosen, distances)
+    chosen = records_to_switch(len(labels), p, rng)
+    distances = nearest_class_distances(features, labels, chosen, num_classes, k)
+    return _apply_switch(labels, chosen, _without_own_class(distances, labels, chosen))
 
 
 def switch_record_labels(
@@ -217,28 +218,51 @@ def switch_record_labels(
     p: float,
     rng: np.random.Generator,
     num_classes: int,
-    k: int = 5,
+    k: int = NEIGHBOURS,
 ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
     """Label switching for aligned records: record i of every modality has labels[i] and keeps its pairing.
 
-    Records are picked as in switch_labels. A picked record goes to the class with the smallest sum over modalities of
-    nearest_class_distances, each modality's distances divided by their median finite value over the picked records
-    and the classes other than their own, so that modalities with different feature scales weigh the same.
-    Returns (new labels, switched mask, {modality: each record's nearest other class in that modality alone, or its
-    own label where not switched}).
+    Records are picked by records_to_switch and moved by switch_to_nearest, on each modality's
+    nearest_class_distances. Returns (new labels, switched mask, {modality: each record's nearest other class in that
+    modality alone, or its own label where not switched}).
     """
     if not features_by_modality:
         raise ValueError("features_by_modality must name at least one modality")
     labels = _as_labels(labels, num_classes, at_least_two=True)
-    _check_fraction(p, "p")
-    chosen = np.flatnonzero(rng.random(len(labels)) < p)
-    total = np.zeros((len(chosen), num_classes))
-    per_modality = {}
+    chosen = records_to_switch(len(labels), p, rng)
+    distances = {}
     for name, features in features_by_modality.items():
         features = _as_matrix(features, f"features_by_modality[{name!r}]")
         if len(features) != len(labels):
             raise ValueError(f"features_by_modality[{name!r}] has {len(features)} rows, labels has {len(labels)}")
-        distances = _other_class_distances(features, labels, chosen, num_classes, k)
+        distances[name] = nearest_class_distances(features, labels, chosen, num_classes, k)
+    return switch_to_nearest(labels, chosen, distances, num_classes)
+
+
+def records_to_switch(num_records: int, p: float, rng: np.random.Generator) -> np.ndarray:
+    """The records label switching picks, each with probability p: one ``rng.random(num_records)`` draw."""
+    _check_fraction(p, "p")
+    return np.flatnonzero(rng.random(num_records) < p)
+
+
+def switch_to_nearest(
+    labels: np.ndarray, chosen: np.ndarray, distances_by_modality: dict[str, np.ndarray], num_classes: int
+) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """Move each `chosen` record to the class with the smallest sum over modalities of its nearest_class_distances
+    (one row per chosen record in each modality's array), its own class left out, each modality's distances divided
+    by their median finite value over the chosen records and the classes other than their own, so that modalities
+    with different feature scales weigh the same. A record keeps its label, and is not marked switched, only when
+    every other class is empty. Returns what switch_record_labels returns.
+    """
+    if not distances_by_modality:
+        raise ValueError("distances_by_modality must name at least one modality")
+    labels = _as_labels(labels, num_classes, at_least_two=True)
+    total = np.zeros((len(chosen), num_classes))
+    per_modality = {}
+    for name, distances in distances_by_modality.items():
+        if np.shape(distances) != total.shape:
+            raise ValueError(f"distances_by_modality[{name!r}] has shape {np.shape(distances)}, not {total.shape}")
+        distances = _without_own_class(np.array(distances, dtype=np.float64), labels, chosen)
         per_modality[name] = distances
         finite = distances[np.isfinite(distances)]
         scale = np.median(finite) if finite.size else 0.0
@@ -285,10 +309,9 @@ def choose_conflicts(
     return conflicted, modality, donor
 
 
-def _other_class_distances(features, labels, queries, num_classes, k):
+def _without_own_class(distances, labels, chosen):
     # A sample's own class is never a candidate.
-    distances = nearest_class_distances(features, labels, queries, num_classes, k)
-    distances[np.arange(len(queries)), labels[queries]] = np.inf
+    distances[np.arange(len(chosen)), labels[chosen]] = np.inf
     return distances
 
 
