@@ -17,4 +17,5 @@ test: setup
 	$(PYTHON) -m pytest -q
 
 bench: setup
-	$(PYTHON) bench/build_speed.py && $(PYTHON) bench/label_switching.py && $(PYTHON) bench/export_speed.py
+	for script in build_speed.py variant_speed.py "first_record.py full" feeding_speed.py label_switching.py \
+		export_speed.py; do $(PYTHON) bench/$$script || exit 1; done

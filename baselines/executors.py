@@ -25,7 +25,9 @@ class ExecutorConfig:
     kind: str = "sequential"
     workers: int = 2  # tasks at once on a local Ray instance
     address: str | None = None  # an existing Ray cluster ("auto", "ray://host:10001"); None starts a local instance
-    threads_per_job: int | None = None  # torch threads (and CPUs asked for) per task; None: local cores / workers
+    # torch threads (and CPUs asked for) per task; None: local cores / workers, or torch's default when sequential.
+    # The numbers of a job depend on it (reductions round differently on another thread count), not on the executor.
+    threads_per_job: int | None = None
     slurm_partition: str | None = None  # None: the cluster's default partition
     slurm_time: int = 120  # minutes a task may run
     slurm_mem_gb: float = 8.0
@@ -46,13 +48,15 @@ def execute(function: Callable, tasks: list[tuple], config: ExecutorConfig, fold
     return run(function, tasks, config, folder)
 
 
-def _sequential(function: Callable, tasks: list[tuple], _config: ExecutorConfig, _folder: Path) -> Iterator:
+def _sequential(function: Callable, tasks: list[tuple], config: ExecutorConfig, _folder: Path) -> Iterator:
+    threads = config.threads_per_job  # None: torch's default, every core
     for task in tasks:
-        yield function(*task)
+        yield function(*task) if threads is None else _with_threads(threads, function, *task)
 
 
 def _with_threads(threads: int, function: Callable, *task):
-    """`function(*task)` in a worker process, on `threads` CPU threads."""
+    """`function(*task)` on `threads` CPU threads (torch's setting for the rest of the process: a worker's, or this
+    one's when sequential)."""
     import torch  # here, so that the command line reads EXECUTORS without loading torch
 
     torch.set_num_threads(threads)

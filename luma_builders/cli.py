@@ -391,7 +391,7 @@ def _add_executor_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--threads-per-job",
         type=positive_int,
-        help="CPU threads per job (default: this machine's cores / workers; set it for a cluster)",
+        help="CPU threads per job (default: cores / workers; sequential: torch's default)",
     )
     group.add_argument("--slurm-partition", help="slurm: the partition (default: the cluster's)")
     group.add_argument("--slurm-time", type=positive_int, help="slurm: minutes a job may run (default: 120)")
