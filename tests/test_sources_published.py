@@ -17,12 +17,14 @@ import pytest
 from conftest import serve
 from fake_hub import FakeHub
 from test_builder import build, rows, streamed_rows
+from tqdm import tqdm
 
 from luma import Luma
 from luma_builders.cli import main
 from luma_builders.errors import SourceError
 from luma_builders.sources.locations import CIFAR_ARCHIVES, published
 from luma_builders.sources.readers import SPLIT_FILES
+from luma_builders.sources.transfer import fetch_url, showing_url_progress
 
 PUBLISHED_ELSEWHERE = [*CIFAR_ARCHIVES, *SPLIT_FILES.values()]  # not in the Hub repo
 
@@ -170,14 +172,30 @@ def test_luma_download_then_builds_run_offline(hub, folder_build, tmp_path, monk
 
 
 @pytest.mark.parametrize("quiet", [False, True])
-def test_luma_download_shows_a_bar_with_total_rate_and_eta_unless_quiet(quiet, hub, capsys, restored_verbosity):
+def test_luma_download_shows_bars_with_total_rate_and_eta_unless_quiet(
+    quiet, hub, mini_source, capsys, restored_verbosity
+):
     main(["--quiet", "download"] if quiet else ["download"])
     captured = capsys.readouterr()
     clips = int(re.search(r"and (\d+) clips verified", captured.out)[1])
     if quiet:
         assert captured.err == ""
-    else:
-        assert re.search(rf"clips: 100%\|.*\| {clips}/{clips} \[\d\d:\d\d<\d\d:\d\d, +[\d.]+ ?clips?/s\]", captured.err)
+        return
+    assert re.search(rf"clips: 100%\|.*\| {clips}/{clips} \[\d\d:\d\d<\d\d:\d\d, +[\d.]+ ?clips?/s\]", captured.err)
+    for archive in CIFAR_ARCHIVES:  # a byte bar per URL download, its total the archive's size
+        size = tqdm.format_sizeof((mini_source / archive).stat().st_size)
+        total = re.escape(f"{size}/{size}")
+        bar = rf"{re.escape(archive)}: 100%\|.*\| {total} \[\d\d:\d\d<\d\d:\d\d, +[\d.]+ ?[kMG]?B/s\]"
+        assert re.search(bar, captured.err), captured.err
+
+
+def test_a_url_download_shows_a_byte_bar_only_when_asked(mini_manifest, capsys):
+    url = mini_manifest["files"]["cifar-10-python.tar.gz"]["url"]
+    fetch_url(url)  # a library call or a build: no bar
+    assert capsys.readouterr().err == ""
+    with showing_url_progress(tqdm):
+        fetch_url(url)
+    assert "cifar-10-python.tar.gz: 100%" in capsys.readouterr().err
 
 
 def test_offline_without_a_download_says_what_to_run(hub, tmp_path, monkeypatch):

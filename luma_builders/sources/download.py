@@ -8,6 +8,7 @@ An interrupted download resumes: finished files are cache entries, and only veri
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,7 +16,7 @@ import numpy as np
 from luma_builders.classes import NUM_ID_CLASSES
 from luma_builders.plan.planning import SourceData, load_source
 from luma_builders.sources.locations import Source
-from luma_builders.sources.transfer import in_parallel
+from luma_builders.sources.transfer import in_parallel, showing_url_progress
 
 DOWNLOAD_WORKERS = 16  # ~29,000 single small files: latency, not bandwidth, bounds the time
 
@@ -37,8 +38,9 @@ def clips_to_fetch(data: SourceData, everything: bool) -> list[str]:
 
 
 def download(source: Source, everything: bool = False, progress_factory=None) -> DownloadSummary:
-    """Read the metadata (verified, cached) and fetch the clips with one progress bar."""
-    data = load_source(source)
+    """Read the metadata (verified, cached; a byte bar per URL download) and fetch the clips with one progress bar."""
+    with showing_url_progress(progress_factory) if progress_factory else contextlib.nullcontext():
+        data = load_source(source)
     clips = clips_to_fetch(data, everything)
     progress = progress_factory(total=len(clips), unit="clip", desc="clips") if progress_factory else None
     try:

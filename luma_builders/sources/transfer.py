@@ -23,6 +23,7 @@ import urllib.request
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -107,6 +108,45 @@ class StallGuard:
             self.window_start, self.received = time.monotonic(), 0
 
 
+# A tqdm-like factory for a byte bar per URL download, set only by `luma download` (`showing_url_progress`):
+# library calls and builds print no bar for these.
+_url_progress: ContextVar[Callable | None] = ContextVar("url_progress", default=None)
+
+
+@contextmanager
+def showing_url_progress(progress_factory: Callable) -> Iterator[None]:
+    """Within this block, URL downloads of this thread show a byte bar (total, rate, ETA) made by `progress_factory`."""
+    token = _url_progress.set(progress_factory)
+    try:
+        yield
+    finally:
+        _url_progress.reset(token)
+
+
+def _byte_bar(url: str, response, resumed_at: int):
+    """A byte bar for `response`'s body if one was asked for (else None); its total is the Content-Length, if sent."""
+    factory = _url_progress.get()
+    if factory is None:
+        return None
+    length = response.headers.get("Content-Length", "")
+    total = resumed_at + int(length) if length.isdigit() else None
+    return factory(total=total, initial=resumed_at, unit="B", unit_scale=True, desc=url.rsplit("/", 1)[-1])
+
+
+def _append_body(url: str, response, into: bytearray, guard: StallGuard) -> None:
+    """Append `response`'s body to `into`, under `guard` and with a byte bar if one was asked for."""
+    bar = _byte_bar(url, response, len(into))
+    try:
+        while chunk := response.read1(1 << 16):
+            into += chunk
+            guard.add(len(chunk))
+            if bar is not None:
+                bar.update(len(chunk))
+    finally:
+        if bar is not None:
+            bar.close()
+
+
 def _get_once(url: str, into: bytearray, policy: RetryPolicy) -> None:
     """Append the rest of `url`'s body to `into` (a Range request resumes after what it holds)."""
     request = urllib.request.Request(url, headers={"Range": f"bytes={len(into)}-"} if into else {})
@@ -115,9 +155,7 @@ def _get_once(url: str, into: bytearray, policy: RetryPolicy) -> None:
         with urllib.request.urlopen(request, timeout=policy.timeout) as response:  # noqa: S310 - http(s) only
             if into and response.status != 206:
                 into.clear()  # the server ignored the range: start over
-            while chunk := response.read1(1 << 16):
-                into += chunk
-                guard.add(len(chunk))
+            _append_body(url, response, into, guard)
     except urllib.error.HTTPError as err:
         if err.code in TRANSIENT_STATUS:
             raise TransientError(f"HTTP {err.code}", _retry_after(err.headers)) from err
