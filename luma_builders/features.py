@@ -183,6 +183,9 @@ def _orientation_histograms(luminance: np.ndarray) -> np.ndarray:
     return np.sqrt(hist / np.where(total > 0, total, 1.0))  # a flat image has no gradient: all zeros
 
 
+# Memoised: a build hashes each of its common words and word pairs thousands of times (a fifth of the text features'
+# time without it); the bound keeps a huge corpus's rare pairs from holding memory.
+@lru_cache(maxsize=1 << 18)
 def _hashed(gram: str) -> tuple[int, float]:
     # crc32, unlike hash(), is the same in every process; its top bit signs the count so that collisions cancel out
     # on average instead of piling up.

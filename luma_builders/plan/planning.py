@@ -8,7 +8,9 @@ generated: a plan holds ids, not pixels, so it is cheap to ship to workers and t
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
+import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from functools import partial
@@ -16,7 +18,7 @@ from functools import partial
 import numpy as np
 
 from luma_builders.classes import CLASS_NAMES, ID_CLASSES, NUM_ID_CLASSES, OOD_CLASSES
-from luma_builders.features import FeatureExtractor, cache_path, cached_features
+from luma_builders.features import FeatureExtractor, cache_path, cached_features, write_npz_atomic
 from luma_builders.plan.distances import cached_class_distances
 from luma_builders.plan.selection import (
     NEIGHBOURS,
@@ -38,7 +40,11 @@ from luma_builders.sources.readers import (
     read_texts,
 )
 
+logger = logging.getLogger(__name__)
+
 SPLITS = ("train", "test", "ood")
+# Bump whenever diversity sampling picks differently from the same inputs: the version keys the cached picks.
+DIVERSITY_VERSION = 1
 SPLIT_FILE_NAMES = {"train": "train_clean", "test": "test"}
 
 
@@ -187,6 +193,72 @@ class FeatureLookup:
             lambda name: cache_path(self.cache_dir, self.source_key, self.extractor.name, f"{modality}-{pool}-{name}"),
         )
 
+    def diversity_samples(
+        self, modality: str, ids: np.ndarray, labels: np.ndarray, counts: dict[int, int], selection: Selection
+    ) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+        """diversity_sample of counts[c] items in each class c among the train pool's items `ids` labelled `labels`:
+        class -> (the chosen items' positions among the class's items, their weights).
+
+        The picks are cached per exact inputs, beside the features: a rebuild reads them instead of reading the
+        features, drawing again and measuring every draw's spread (most of a feature-cached low_diversity build's
+        extra cost). The draws come from the seeded streams, so the picks read are the picks drawn."""
+        classes = sorted(counts)
+        inputs = (
+            DIVERSITY_VERSION,
+            selection.seed,
+            selection.compactness[modality],
+            selection.num_sampling,
+            selection.normalize_distances,
+            [counts[c] for c in classes],
+            classes,
+        )
+        arrays = np.asarray(ids, np.int64).tobytes() + np.asarray(labels, np.int64).tobytes()
+        digest = hashlib.sha256(repr(inputs).encode() + arrays)
+        path = cache_path(
+            self.cache_dir, self.source_key, self.extractor.name, f"{modality}-diversity-{digest.hexdigest()[:16]}"
+        )
+        picks = _read_picks(path, {c: (counts[c], int(np.sum(labels == c))) for c in classes})
+        if picks is None:
+            features = self(modality, "train", ids)
+            picks = {
+                c: diversity_sample(
+                    features[labels == c],
+                    counts[c],
+                    selection.compactness[modality],
+                    selection.num_sampling,
+                    generator(selection.seed, "diversity", modality, c),
+                    normalize=selection.normalize_distances,
+                )
+                for c in classes
+            }
+            chosen, weights = (np.concatenate([picks[c][i] for c in classes]) for i in (0, 1))
+            write_npz_atomic(path, chosen=chosen.astype(np.int64), weights=weights.astype(np.float64))
+            logger.info("diversity picks of %s drawn and kept in %s", modality, path)
+        return picks
+
+
+def _read_picks(path, sizes: dict[int, tuple[int, int]]) -> dict[int, tuple[np.ndarray, np.ndarray]] | None:
+    """The picks `FeatureLookup.diversity_samples` wrote to `path`, checked against `sizes` (class -> (picks,
+    items)); None when there is no file or it does not hold them (a damaged file is logged and recomputed)."""
+    try:
+        with np.load(path, allow_pickle=False) as cached:
+            chosen, weights = cached["chosen"], cached["weights"]
+        bounds = np.cumsum([0] + [picked for picked, _ in sizes.values()])
+        expected = (int(bounds[-1]),)
+        if chosen.dtype != np.int64 or weights.dtype != np.float64 or not chosen.shape == weights.shape == expected:
+            raise ValueError(f"{chosen.dtype} picks {chosen.shape}, {weights.dtype} weights {weights.shape}")
+        picks = {}
+        for (c, (_, items)), start, stop in zip(sizes.items(), bounds[:-1], bounds[1:], strict=True):
+            if not ((chosen[start:stop] >= 0) & (chosen[start:stop] < items)).all():
+                raise ValueError(f"a pick of class {c} is not one of its {items} items")
+            picks[c] = chosen[start:stop], weights[start:stop]
+        return picks
+    except FileNotFoundError:
+        return None
+    except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile) as error:
+        logger.warning("ignoring unreadable diversity picks %s (%s): drawing them again", path, error)
+        return None
+
 
 class DecodedClips:
     """Clips decoded while planning (for their features), kept in files so that generating the records reads them
@@ -273,28 +345,25 @@ def _class_items(
     """Per class of `split`: each modality's items, the diversity weights of sampled items, and the record count."""
     candidates = _candidates(data, split, selection)
     labels = {m: data.labels(m, _pool(split))[ids] for m, ids in candidates.items()}
-    # one feature lookup per modality (not per class): the cache is read and written once
-    sampled = {m: features(m, "train", candidates[m]) for m in _sampled_modalities(split, selection)}
-    for c in OOD_CLASSES if split == "ood" else ID_CLASSES:
-        per_class = {m: ids[labels[m] == c] for m, ids in candidates.items()}
-        if split == "ood":
+    if split == "ood":
+        for c in OOD_CLASSES:
+            per_class = {m: ids[labels[m] == c] for m, ids in candidates.items()}
             yield c, per_class, {}, min(len(ids) for ids in per_class.values())
-            continue
-        published = data.split_ids["audio", SPLIT_FILE_NAMES[split]]
-        count = int(np.sum(data.audio_labels[published] == c))
+        return
+    published = data.audio_labels[data.split_ids["audio", SPLIT_FILE_NAMES[split]]]
+    counts = {c: int(np.sum(published == c)) for c in ID_CLASSES}
+    picks = {
+        m: features.diversity_samples(m, candidates[m], labels[m], counts, selection)
+        for m in _sampled_modalities(split, selection)
+    }
+    for c in ID_CLASSES:
+        per_class = {m: ids[labels[m] == c] for m, ids in candidates.items()}
         weights = {}
-        for m, modality_features in sampled.items():
-            chosen, chosen_weights = diversity_sample(
-                modality_features[labels[m] == c],
-                count,
-                selection.compactness[m],
-                selection.num_sampling,
-                generator(selection.seed, "diversity", m, c),
-                normalize=selection.normalize_distances,
-            )
+        for m, by_class in picks.items():
+            chosen, chosen_weights = by_class[c]
             per_class[m] = per_class[m][chosen]
             weights[m] = dict(zip(per_class[m].tolist(), chosen_weights.tolist(), strict=True))
-        yield c, per_class, weights, count
+        yield c, per_class, weights, counts[c]
 
 
 def _pair_class(per_class: dict[str, np.ndarray], seed: int, split: str, c: int, count: int) -> list[dict]:
