@@ -234,11 +234,16 @@ def _read_local(path: str, folder: str) -> bytes:
     return data
 
 
+@functools.lru_cache(maxsize=64)
+def _source_root(folder: str) -> str:
+    """The real path that a source folder's files must stay inside: once per folder, not once per clip."""
+    root = os.path.realpath(folder)
+    return str(Path(root).parent.parent) if Path(root).parent.name == "snapshots" else root
+
+
 def _check_inside(path: str, folder: str) -> None:
     """A symlink in a source (a git clone can hold one) must not lead out of it; an HF cache snapshot's links
     into its repo's blobs/ are fine."""
-    real, root = os.path.realpath(path), os.path.realpath(folder)
-    if Path(root).parent.name == "snapshots":
-        root = str(Path(root).parent.parent)
+    real, root = os.path.realpath(path), _source_root(folder)
     if os.path.commonpath([real, root]) != root:
         raise SourceError(f"{path}: a link to {real}, which leaves the source folder {folder}")
