@@ -27,6 +27,7 @@ from luma_builders.plan.planning import (
     SPLITS,
     DecodedClips,
     FeatureLookup,
+    Shard,
     check_no_split_is_empty,
     needs_features,
     plan_records,
@@ -152,7 +153,7 @@ class Luma(datasets.GeneratorBasedBuilder):
             datasets.SplitGenerator(
                 name=split,
                 gen_kwargs={
-                    "shards": [plan[split][i : i + SHARD_SIZE] for i in range(0, len(plan[split]), SHARD_SIZE)],
+                    "shards": [Shard(plan[split][i : i + SHARD_SIZE]) for i in range(0, len(plan[split]), SHARD_SIZE)],
                     "split": split,
                     "source": source,
                     "cache": cache,

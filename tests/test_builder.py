@@ -1,9 +1,11 @@
 """Real `datasets` builds of the mini source: sizes, fields, pairing, determinism, streaming, num_proc."""
 
 import io
+import pickle
 from collections import Counter
 
 import datasets
+import dill
 import numpy as np
 import pytest
 import soundfile
@@ -11,6 +13,8 @@ from conftest import SMALL, png_pixels, read_source_tables
 
 from luma import Luma
 from luma_builders.classes import NUM_ID_CLASSES, OOD_CLASSES
+from luma_builders.plan.planning import Selection, Shard, plan_records
+from luma_builders.plan.source_cache import cached_source
 
 
 def build(data_dir, cache_dir, config="clean", num_proc=None, **parameters) -> Luma:
@@ -125,6 +129,16 @@ def test_num_proc_changes_nothing(clean, mini_source, tmp_path):
     parallel = build(mini_source, tmp_path, num_proc=2)
     for split in ("train", "test", "ood"):
         assert rows(parallel, split) == rows(clean, split)
+
+
+def test_workers_get_their_source_and_shards_whole_through_dill(clean):
+    # datasets pickles num_proc jobs' arguments with dill; ours pickle in one piece with the C pickler
+    data, _ = cached_source(clean.source, clean.hash)
+    shard = Shard(plan_records(data, Selection())["train"][:64])
+    for copy in (dill.loads(dill.dumps(shard)), pickle.loads(pickle.dumps(shard))):
+        assert type(copy) is Shard and copy == shard and len(copy) == 64
+    source = dill.loads(dill.dumps(clean.source))
+    assert source == clean.source and source.checksums and source.identity() == clean.hash
 
 
 def test_http_source_streaming_and_not_give_the_local_records(clean, http_source, tmp_path):

@@ -19,6 +19,7 @@ import numpy as np
 
 from luma_builders.classes import CLASS_NAMES, ID_CLASSES, NUM_ID_CLASSES, OOD_CLASSES
 from luma_builders.features import FeatureExtractor, cache_path, cached_features, write_npz_atomic
+from luma_builders.pickling import reduce_in_one_piece
 from luma_builders.plan.distances import cached_class_distances
 from luma_builders.plan.selection import (
     NEIGHBOURS,
@@ -315,6 +316,14 @@ class PlannedRecord:
     conflict_modality: str | None = None
     conflict_label: int | None = None  # class of the item that replaced `conflict_modality`
     diversity_weight: dict[str, float | None] | None = None
+
+
+class Shard(list):
+    """Planned records generated together. Pickled in one piece, as datasets hands each num_proc worker its shards
+    (see `luma_builders.pickling`)."""
+
+    def __reduce__(self):
+        return reduce_in_one_piece(Shard, list(self))
 
 
 def _pool(split: str) -> str:

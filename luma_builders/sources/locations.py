@@ -21,11 +21,12 @@ import hashlib
 import json
 import os
 import posixpath
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from importlib import resources
 from pathlib import Path
 
 from luma_builders.errors import SourceError
+from luma_builders.pickling import reduce_in_one_piece
 from luma_builders.sources.readers import (
     CHECKSUM_FILE,
     check_not_lfs_pointer,
@@ -84,6 +85,10 @@ class Source:
     split_dir: str | None = None
     checksums: dict[str, tuple[str, str]] = field(default_factory=dict)  # relpath -> (algorithm, digest)
     token: str | bool | None = None
+
+    def __reduce__(self):
+        # num_proc workers each get the source: its checksums are thousands of small objects
+        return reduce_in_one_piece(_source_from_fields, {f.name: getattr(self, f.name) for f in fields(self)})
 
     @classmethod
     def open(cls, data_dir=None, hub_revision=None, cifar_dir=None, split_dir=None, token=None) -> Source:
@@ -221,6 +226,10 @@ class Source:
         except FileNotFoundError:
             return {}  # a custom source may carry no checksums
         return parse_checksum_file(text, location)
+
+
+def _source_from_fields(values: dict) -> Source:
+    return Source(**values)
 
 
 def _read_local(path: str, folder: str) -> bytes:
