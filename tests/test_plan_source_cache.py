@@ -3,6 +3,7 @@ and the records built, streamed or made by num_proc workers from it are those of
 
 import os
 import pickle
+import time
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,7 @@ from test_builder import build, rows, streamed_rows
 
 from luma import Luma
 from luma_builders.errors import SourceError
-from luma_builders.plan.source_cache import MANIFEST, PoolImages, entry_folder
+from luma_builders.plan.source_cache import MANIFEST, STALE_PARTIAL_SECONDS, PoolImages, entry_folder
 from luma_builders.sources.readers import METADATA_FILES, SPLIT_FILES, write_checksum_file
 from luma_builders.sources.transfer import luma_home
 
@@ -94,6 +95,20 @@ def test_a_changed_source_gets_its_own_entry(mini_source, source_copy, tmp_path)
     for split in SPLITS:
         assert all(r["text"].endswith(" (edited)") for r in rows(changed, split))
         assert not any(r["text"].endswith(" (edited)") for r in rows(original, split))
+
+
+def test_a_killed_writers_folders_are_removed_once_stale(mini_source, tmp_path):
+    parent = luma_home() / "sources"
+    parent.mkdir(parents=True)
+    stale, live = parent / ".partial-x-killed", parent / ".partial-x-writing"
+    for folder in (stale, live):
+        folder.mkdir()
+        (folder / "images.npy").write_bytes(b"half written")
+    hours_ago = time.time() - STALE_PARTIAL_SECONDS - 60
+    os.utime(stale, (hours_ago, hours_ago))
+    builder = build(mini_source, tmp_path)  # writes the source's entry
+    assert not stale.exists() and (live / "images.npy").exists()
+    assert entries() == [live, entry_folder(builder.hash)]  # hidden names sort first
 
 
 def test_the_pools_pickle_as_their_folder_and_read_the_source_pixels(mini_source, tmp_path):

@@ -9,12 +9,14 @@ trusted. Arrays are mapped read-only (`np.load(mmap_mode="r")`): processes that 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import os
 import shutil
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +30,8 @@ FORMAT_VERSION = 1  # bump whenever what an entry holds, or how, changes
 MANIFEST = "manifest.json"
 TABLES = "tables.json"  # the lists of strings and the checksums of what was read
 POOL_ARRAYS = ("images", "labels", "sources")
+# A writer killed mid-entry (SIGKILL, a crash) leaves its temporary folder; a live writer's is seconds old.
+STALE_PARTIAL_SECONDS = 3600
 
 
 def cached_source(source, identity: str) -> tuple[SourceData, PoolImages]:
@@ -77,6 +81,7 @@ def write_entry(folder: Path, data: SourceData) -> None:
     """Write `data` as the entry `folder`, atomically: a reader sees the whole entry or none. A damaged entry in the
     way is replaced; one that another process completed meanwhile is kept."""
     folder.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_partials(folder.parent)
     partial = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".partial-{folder.name}-"))
     try:
         for stem, array in _arrays(data).items():
@@ -94,6 +99,16 @@ def write_entry(folder: Path, data: SourceData) -> None:
                 raise  # not a concurrent writer that got there first
     finally:
         shutil.rmtree(partial, ignore_errors=True)
+
+
+def remove_stale_partials(parent: Path) -> None:
+    """Remove the temporary folders of killed writers from `parent`: those untouched for STALE_PARTIAL_SECONDS."""
+    cutoff = time.time() - STALE_PARTIAL_SECONDS
+    for partial in parent.glob(".partial-*"):
+        with contextlib.suppress(FileNotFoundError):  # another process removed it first
+            if partial.stat().st_mtime < cutoff:
+                shutil.rmtree(partial, ignore_errors=True)
+                logger.info("removed %s, left by a source cache writer that did not finish", partial)
 
 
 def _file_entry(path: Path) -> dict:
