@@ -69,7 +69,7 @@ class BenchmarkConfig:
     variants: tuple[str, ...] = DEFAULT_VARIANTS
     methods: tuple[str, ...] = DEFAULT_METHODS
     modalities: tuple[str, ...] = DEFAULT_MODALITIES
-    epochs: int = 20  # the budget; early stopping may end a run sooner
+    epochs: int = 18  # the budget; early stopping may end a run sooner
     patience: int = 4
     batch_size: int = 64
     lr: float = 3e-3

@@ -368,7 +368,7 @@ def _add_training_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--methods", help="default: mcd,de,rcml; also edl, tmc, mcd_posthoc, de_posthoc")
     parser.add_argument("--modalities", help="default: image,audio,text,multimodal")
     parser.add_argument("--out", required=True)
-    parser.add_argument("--epochs", type=positive_int, help="the epoch budget (default: 20; early stopping)")
+    parser.add_argument("--epochs", type=positive_int, help="the epoch budget (default: 18; early stopping)")
     parser.add_argument("--patience", type=positive_int, help="epochs without a lower validation loss (default: 4)")
     parser.add_argument("--ensemble-size", type=positive_int, help="default: 3 (the paper used 10)")
     parser.add_argument("--mc-passes", type=positive_int, help="default: 20")
