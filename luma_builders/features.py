@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from itertools import pairwise
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import numpy as np
 
@@ -36,6 +36,7 @@ from luma_builders.sources.readers import IMAGE_SHAPE, MODALITIES
 from luma_builders.sources.transfer import atomic_write, luma_home
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class FeatureExtractor(Protocol):
@@ -552,23 +553,32 @@ class RowCache:
         return known[np.searchsorted(known_ids, ids)]
 
     def _read(self) -> tuple[np.ndarray, np.ndarray]:
-        try:
-            with np.load(self.path, allow_pickle=False) as cache:
-                ids, rows = cache["ids"], cache[self.key]
-            self._check(ids, rows)
-            return ids, rows
-        except FileNotFoundError:
-            pass
-        except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile) as error:
-            logger.warning("ignoring unreadable %s %s (%s): recomputing it", self.what, self.path, error)
-        return np.array([], dtype=np.int64), np.zeros((0, 0), self.dtype)
+        read = read_npz_checked(self.path, self.what, self._checked)
+        return (np.array([], dtype=np.int64), np.zeros((0, 0), self.dtype)) if read is None else read
 
-    def _check(self, ids: np.ndarray, rows: np.ndarray) -> None:
+    def _checked(self, arrays: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """What `rows` writes: sorted unique ids (it looks them up by bisection), one row of `dtype` each."""
+        ids, rows = arrays["ids"], arrays[self.key]
         if ids.ndim != 1 or rows.ndim != 2 or len(ids) != len(rows) or rows.dtype != self.dtype:
             raise ValueError(f"{ids.shape} ids with {rows.dtype} rows of shape {rows.shape}")
         if not (ids[1:] > ids[:-1]).all():
             raise ValueError("ids not sorted and unique")
+        return ids, rows
+
+
+def read_npz_checked(path: Path, what: str, check: Callable[[dict[str, np.ndarray]], T]) -> T | None:
+    """`check(arrays)` of the npz file `path` (every array read, so every member's zip checksum verified); None when
+    there is no file, or when it is damaged or `check` raises ValueError or KeyError: then logged as an unreadable
+    `what`, which the caller computes again."""
+    try:
+        with np.load(path, allow_pickle=False) as stored:
+            arrays = {name: stored[name] for name in stored.files}
+        return check(arrays)
+    except FileNotFoundError:
+        return None
+    except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile) as error:
+        logger.warning("ignoring unreadable %s %s (%s): recomputing it", what, path, error)
+        return None
 
 
 def write_npz_atomic(path: Path, **arrays: np.ndarray) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from functools import partial
@@ -18,7 +17,13 @@ from functools import partial
 import numpy as np
 
 from luma_builders.classes import CLASS_NAMES, ID_CLASSES, NUM_ID_CLASSES, OOD_CLASSES
-from luma_builders.features import FeatureExtractor, cache_path, cached_features, write_npz_atomic
+from luma_builders.features import (
+    FeatureExtractor,
+    cache_path,
+    cached_features,
+    read_npz_checked,
+    write_npz_atomic,
+)
 from luma_builders.pickling import reduce_in_one_piece
 from luma_builders.plan.distances import cached_class_distances
 from luma_builders.plan.selection import (
@@ -218,7 +223,8 @@ class FeatureLookup:
         path = cache_path(
             self.cache_dir, self.source_key, self.extractor.name, f"{modality}-diversity-{digest.hexdigest()[:16]}"
         )
-        picks = _read_picks(path, {c: (counts[c], int(np.sum(labels == c))) for c in classes})
+        sizes = {c: (counts[c], int(np.sum(labels == c))) for c in classes}
+        picks = read_npz_checked(path, "diversity picks", partial(_checked_picks, sizes=sizes))
         if picks is None:
             features = self(modality, "train", ids)
             picks = {
@@ -238,27 +244,22 @@ class FeatureLookup:
         return picks
 
 
-def _read_picks(path, sizes: dict[int, tuple[int, int]]) -> dict[int, tuple[np.ndarray, np.ndarray]] | None:
-    """The picks `FeatureLookup.diversity_samples` wrote to `path`, checked against `sizes` (class -> (picks,
-    items)); None when there is no file or it does not hold them (a damaged file is logged and recomputed)."""
-    try:
-        with np.load(path, allow_pickle=False) as cached:
-            chosen, weights = cached["chosen"], cached["weights"]
-        bounds = np.cumsum([0] + [picked for picked, _ in sizes.values()])
-        expected = (int(bounds[-1]),)
-        if chosen.dtype != np.int64 or weights.dtype != np.float64 or not chosen.shape == weights.shape == expected:
-            raise ValueError(f"{chosen.dtype} picks {chosen.shape}, {weights.dtype} weights {weights.shape}")
-        picks = {}
-        for (c, (_, items)), start, stop in zip(sizes.items(), bounds[:-1], bounds[1:], strict=True):
-            if not ((chosen[start:stop] >= 0) & (chosen[start:stop] < items)).all():
-                raise ValueError(f"a pick of class {c} is not one of its {items} items")
-            picks[c] = chosen[start:stop], weights[start:stop]
-        return picks
-    except FileNotFoundError:
-        return None
-    except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile) as error:
-        logger.warning("ignoring unreadable diversity picks %s (%s): drawing them again", path, error)
-        return None
+def _checked_picks(
+    arrays: dict[str, np.ndarray], sizes: dict[int, tuple[int, int]]
+) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """The picks `FeatureLookup.diversity_samples` wrote (`arrays`), split by class and checked against `sizes`
+    (class -> (picks, items)); ValueError where they do not fit."""
+    chosen, weights = arrays["chosen"], arrays["weights"]
+    bounds = np.cumsum([0] + [picked for picked, _ in sizes.values()])
+    expected = (int(bounds[-1]),)
+    if chosen.dtype != np.int64 or weights.dtype != np.float64 or not chosen.shape == weights.shape == expected:
+        raise ValueError(f"{chosen.dtype} picks {chosen.shape}, {weights.dtype} weights {weights.shape}")
+    picks = {}
+    for (c, (_, items)), start, stop in zip(sizes.items(), bounds[:-1], bounds[1:], strict=True):
+        if not ((chosen[start:stop] >= 0) & (chosen[start:stop] < items)).all():
+            raise ValueError(f"a pick of class {c} is not one of its {items} items")
+        picks[c] = chosen[start:stop], weights[start:stop]
+    return picks
 
 
 class DecodedClips:
