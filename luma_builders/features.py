@@ -30,6 +30,7 @@ from typing import Protocol, TypeVar
 
 import numpy as np
 
+from luma_builders.blas import one_blas_thread
 from luma_builders.classes import CLASS_NAMES
 from luma_builders.codecs import SAMPLING_RATE
 from luma_builders.sources.readers import IMAGE_SHAPE, MODALITIES
@@ -201,7 +202,9 @@ class ModelFreeExtractor:
     other samples computed with it (the cache merges features from different calls).
     """
 
-    name = "model-free-v1"  # bump the version whenever the features change: the name keys the cache
+    # Bump the version whenever the features may change: the name keys the cache. v2: the mel product on one BLAS
+    # thread (luma_builders.blas), so that no cached row computed on more threads is mixed with fresh ones.
+    name = "model-free-v2"
 
     def __init__(self) -> None:
         self._mel = mel_filterbank(_N_MELS, _N_FFT)
@@ -244,7 +247,8 @@ class ModelFreeExtractor:
             frames.append(clip_frames)
             counts.append(len(clip_frames))
         spectra = np.abs(np.fft.rfft(np.concatenate(frames) * self._window, n=_N_FFT)) ** 2
-        log_mel = np.log(spectra @ self._mel + _LOG_FLOOR)
+        with one_blas_thread():
+            log_mel = np.log(spectra @ self._mel + _LOG_FLOOR)
 
         counts = np.array(counts)
         starts = np.concatenate([[0], np.cumsum(counts)[:-1]])

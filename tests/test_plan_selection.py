@@ -4,7 +4,9 @@ import numpy as np
 import pytest
 from scipy.spatial.distance import pdist
 from scipy.stats import binom, chisquare
+from threadpoolctl import threadpool_info, threadpool_limits
 
+from luma_builders.blas import one_blas_thread
 from luma_builders.plan.selection import (
     choose_conflicts,
     diversity_sample,
@@ -70,6 +72,31 @@ def test_nearest_class_distances_float32_close_to_float64_reference():
     got = nearest_class_distances(features, labels, queries, 6)
     assert got.dtype == np.float64
     np.testing.assert_allclose(got, expected, rtol=1e-4)
+
+
+def test_nearest_class_distances_do_not_depend_on_the_blas_threads():
+    # OpenBLAS rounds a product differently on one and on two threads (these differ in their last bits when the
+    # products are left to it); exact ties between classes must not depend on the machine's cores.
+    rng = np.random.default_rng(5)
+    labels = rng.integers(10, size=3000)
+    features = rng.normal(size=(3000, 256)).astype(np.float32)
+    queries = np.arange(0, 3000, 3)
+    with threadpool_limits(limits=2, user_api="blas"):
+        on_two = nearest_class_distances(features, labels, queries, 10)
+    with threadpool_limits(limits=1, user_api="blas"):
+        on_one = nearest_class_distances(features, labels, queries, 10)
+    assert on_two.tobytes() == on_one.tobytes()
+
+
+def test_one_blas_thread_limits_and_restores():
+    def blas_threads():
+        return [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+
+    with threadpool_limits(limits=2, user_api="blas"):
+        assert blas_threads() and set(blas_threads()) == {2}
+        with one_blas_thread():
+            assert set(blas_threads()) == {1}
+        assert set(blas_threads()) == {2}
 
 
 @pytest.mark.parametrize("seed", range(5))

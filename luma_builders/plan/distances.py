@@ -24,7 +24,7 @@ from luma_builders.plan.selection import nearest_class_distances
 logger = logging.getLogger(__name__)
 
 # Bump whenever the rows' values change (nearest_class_distances or what it is given): the version keys the files.
-DISTANCES_VERSION = 1
+DISTANCES_VERSION = 2  # 2: computed on one BLAS thread (luma_builders.blas)
 
 
 def cached_class_distances(

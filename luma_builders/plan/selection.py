@@ -6,10 +6,14 @@ can call them per class, modality and split with its own seeded streams.
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 from scipy.spatial.distance import pdist
+
+from luma_builders.blas import one_blas_thread
 
 # Keeps 1 / d**k finite for a sample that sits exactly on the mean.
 _EPSILON = 1e-6
@@ -114,7 +118,7 @@ def nearest_class_distances(
     The query itself is left out; a class with fewer than k samples uses all it has, an empty class gives +inf.
     Returns an array of shape (len(queries), num_classes), float64. Float32 features are computed in float32 (others
     in float64), with a relative error near float32's own even for tight classes far from the origin. Memory beyond one
-    copy of the features: a few (block_size x dimensions) and (block_size x class size) arrays.
+    copy of the features: a few (block_size x dimensions) and (block_size x class size) arrays per thread.
     """
     features = _as_matrix(features, "features")
     labels = _as_labels(labels, num_classes, len(features))
@@ -126,13 +130,20 @@ def nearest_class_distances(
 
     classes = _ClassBlocks.of(features, labels, num_classes)
     result = np.empty((len(queries), num_classes))
-    for start in range(0, len(queries), block_size):
+
+    def fill_block(start: int) -> None:
         block_queries = queries[start : start + block_size]
         query_features = features[block_queries].astype(classes.dtype)
         for c in range(num_classes):
             result[start : start + len(block_queries), c] = classes.mean_nearest(
                 c, query_features, block_queries, labels, k
             )
+
+    # Each product runs on one BLAS thread, so that its rounding, which decides ties between classes, is the same on
+    # every machine; the blocks share the cores instead (numpy releases the GIL in the products), a few at a time,
+    # since each thread holds its own block's arrays.
+    with one_blas_thread(), ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+        list(pool.map(fill_block, range(0, len(queries), block_size)))
     return result
 
 
