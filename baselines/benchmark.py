@@ -20,7 +20,6 @@ import hashlib
 import json
 import logging
 import time
-import zipfile
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -36,7 +35,7 @@ from baselines.ood_scores import energy, negative_max_logit
 from baselines.temperature_scaling import fit_temperature, temperature_probs
 from baselines.train import TrainConfig
 from luma import Luma
-from luma_builders.features import write_npz_atomic
+from luma_builders.features import read_npz_checked, write_npz_atomic
 from luma_builders.rng import generator
 from luma_builders.schema import provenance_flags
 
@@ -431,20 +430,23 @@ def load_result(job: Job, config: BenchmarkConfig) -> RunResult | None:
     """The saved result of `job` under `config`'s settings; None when there is no file, or it is damaged or holds
     another job or settings (the job then runs again and replaces it)."""
     path = result_path(job, config)
-    if not path.exists():
+    stored = read_npz_checked(path, "result file", _run_and_records)
+    if stored is None:
         return None
-    try:
-        with np.load(path, allow_pickle=False) as stored:
-            records = {name: stored[name] for name in stored.files}  # reading every entry checks its CRC
-        run = json.loads(str(records.pop(RUN_KEY)))
-        identity = run["identity"]
-    except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as err:
-        log.warning("%s: unreadable result file (%s); running %s again", path, err, job.label())
-        return None
-    if identity != _identity(job, config):
+    run, records = stored
+    if run["identity"] != _identity(job, config):
         log.warning("%s: holds another job or settings; running %s again", path, job.label())
         return None
     return RunResult(job, run["metrics"], records, run["reliability"])
+
+
+def _run_and_records(arrays: dict[str, np.ndarray]) -> tuple[dict, dict[str, np.ndarray]]:
+    """What `save_result` writes: the run's JSON under RUN_KEY, and the per-record arrays."""
+    records = dict(arrays)
+    run = json.loads(str(records.pop(RUN_KEY)))
+    if not isinstance(run, dict) or not {"identity", "metrics", "reliability"} <= run.keys():
+        raise ValueError(f"{RUN_KEY} holds no run")
+    return run, records
 
 
 def _minutes(seconds: float) -> str:

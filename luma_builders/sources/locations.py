@@ -120,8 +120,9 @@ class Source:
             if is_url(self.data_dir):
                 return posixpath.join(self.data_dir, relpath)
             local = os.path.join(self.data_dir, relpath)
-            # a clone of the Hub repo has no CIFAR and no split files: those come from their published places
-            if os.path.exists(local) or relpath not in _published_table()["files"]:
+            # a clone of the Hub repo has no CIFAR and no split files: those come from their published places (a clip
+            # is none of them, so it is not looked for on disk here: `read` looks once)
+            if relpath not in _published_table()["files"] or os.path.exists(local):
                 return local
         if relpath in _published_table()["files"]:
             return _published_table()["files"][relpath]["url"]
