@@ -5,7 +5,8 @@ first record is timed from the call `Luma(...)`. Cold: the decoded source cache 
 own); warm: it holds the source (filled by one unmeasured stream first). Two ways each: decoded (PIL image,
 torchcodec audio, its samples read) and with decoding off (`IterableDataset.decode(False)`: PNG and WAV bytes). Also
 says whether torch / torchcodec got imported. Goals at full scale: first record within 1 s warm, 3 s cold; >= 500
-records/s.
+records/s. Last, the warm decoded stream's throughput in a torch DataLoader with 0 and 2 workers (each worker decodes
+its own shards; torchcodec's decoder costs about 1.5 ms a clip before it decodes anything, which bounds one process).
 
     python bench/first_record.py [SOURCE_FOLDER | full] [--runs 3] [--records 2000]
     # default: the mini source of `luma mini`; `full`: the full-scale synthetic source of bench/build_speed.py
@@ -47,6 +48,25 @@ print(json.dumps({
 }))
 """
 
+# A decoded stream in a DataLoader: the workers decode, the batches carry what a training step needs of each record.
+LOADER = """
+import itertools, json, sys, time
+import torch
+from torch.utils.data import DataLoader
+from luma import Luma
+
+def samples(rows):
+    return [(row["image"], torch.from_numpy(row["audio"]["array"]), row["label"]) for row in rows]
+
+stream = Luma("clean", data_dir=sys.argv[1]).as_streaming_dataset("train")
+batches = iter(DataLoader(stream, batch_size=64, collate_fn=samples, num_workers=int(sys.argv[2])))
+next(batches)  # the workers started
+start, count = time.perf_counter(), 0
+for batch in itertools.islice(batches, int(sys.argv[3]) // 64):
+    count += len(batch)
+print(json.dumps({"per_second": count / (time.perf_counter() - start)}))
+"""
+
 
 def measure(source: str, mode: str, warm: bool, runs: int, records: int) -> list[dict]:
     with tempfile.TemporaryDirectory() as folder:
@@ -79,6 +99,17 @@ def main() -> None:
                 f"call (runs {', '.join(f'{s:.2f}' for s in seconds)}), imports before it "
                 f"{statistics.median(r['imports'] for r in results):.2f} s; then "
                 f"{statistics.median(r['per_second'] for r in results):.0f} records/s; imported {imported}"
+            )
+    with tempfile.TemporaryDirectory() as home:
+        run(FIRST_RECORD, args.source, "undecoded", "0", env={"LUMA_HOME": home})  # the source cache warm
+        for workers in (0, 2):
+            rates = [
+                run(LOADER, args.source, str(workers), str(args.records), env={"LUMA_HOME": home})["per_second"]
+                for _ in range(args.runs)
+            ]
+            print(
+                f"warm decoded, DataLoader with {workers} workers: {statistics.median(rates):.0f} records/s "
+                f"(runs {', '.join(f'{r:.0f}' for r in rates)})"
             )
     print(f"load at the end: {os.getloadavg()[0]:.1f}")
 

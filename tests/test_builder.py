@@ -158,6 +158,25 @@ def test_local_streaming_decodes_like_the_built_dataset(clean, mini_source):
     assert first["text"] == built["text"] and first["label"] == built["label"]
 
 
+def test_a_decoded_stream_in_dataloader_workers_gives_every_record_once(clean, mini_source):
+    # The README's way to stream decoded records faster than one process decodes them.
+    import torch
+    from torch.utils.data import DataLoader
+
+    def samples(rows):
+        return [(row["id"], np.asarray(row["image"]), torch.from_numpy(row["audio"]["array"])) for row in rows]
+
+    stream = Luma(config_name="clean", data_dir=str(mini_source)).as_streaming_dataset("test")
+    assert stream.num_shards >= 2  # so that each worker gets shards of its own
+    streamed = [s for batch in DataLoader(stream, batch_size=16, collate_fn=samples, num_workers=2) for s in batch]
+    built = clean.as_dataset("test")
+    assert sorted(i for i, _, _ in streamed) == sorted(built["id"])
+    by_id = {i: (image, audio) for i, image, audio in streamed}
+    for row in built.select(range(0, len(built), 50)):
+        np.testing.assert_array_equal(by_id[row["id"]][0], np.asarray(row["image"]))
+        np.testing.assert_array_equal(by_id[row["id"]][1].numpy(), row["audio"]["array"])
+
+
 def test_the_alias_names_the_same_variant(mini_source, tmp_path):
     alias = Luma(config_name="label_noise", data_dir=str(mini_source), cache_dir=str(tmp_path))
     assert alias.config.name == "label_noise_0.3" and alias.config.label_switch_prob == 0.3
