@@ -478,11 +478,17 @@ def plan_records(
     ordered = {}
     for split, records in planned.items():
         order = generator(selection.seed, "order", split).permutation(len(records))
-        # not `replace`: its per-field introspection costs twice this over a full-scale plan
-        ordered[split] = [
-            PlannedRecord(**{**vars(records[j]), "index": i, "id": f"{split}-{i:05d}"}) for i, j in enumerate(order)
-        ]
+        ordered[split] = [_placed(records[j], split, i) for i, j in enumerate(order)]
     return ordered
+
+
+def _placed(record: PlannedRecord, split: str, index: int) -> PlannedRecord:
+    """`record` at position `index` of `split`: a copy with its index and id set. Copied as `copy.copy` copies, not
+    through the frozen dataclass's __init__, whose setattr per field took half of a full-scale plan's time (and so
+    of a warm stream's first record)."""
+    placed = object.__new__(PlannedRecord)
+    placed.__dict__.update(vars(record), index=index, id=f"{split}-{index:05d}")
+    return placed
 
 
 def check_no_split_is_empty(plan: dict[str, list[PlannedRecord]], location: Callable[[str], str]) -> None:
