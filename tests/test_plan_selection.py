@@ -92,11 +92,11 @@ def test_one_blas_thread_limits_and_restores():
     def blas_threads():
         return [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
 
-    with threadpool_limits(limits=2, user_api="blas"):
-        assert blas_threads() and set(blas_threads()) == {2}
-        with one_blas_thread():
-            assert set(blas_threads()) == {1}
-        assert set(blas_threads()) == {2}
+    before = blas_threads()
+    assert before  # numpy's BLAS is found
+    with one_blas_thread():
+        assert set(blas_threads()) == {1}
+    assert blas_threads() == before
 
 
 @pytest.mark.parametrize("seed", range(5))
