@@ -11,13 +11,14 @@ from dataclasses import dataclass
 import datasets
 
 from luma_builders.classes import CLASS_NAMES
-from luma_builders.codecs import SAMPLING_RATE
+from luma_builders.codecs import SAMPLING_RATE, read_wav
 from luma_builders.sources.readers import MODALITIES
 
 DECODE_HELP = (
     "decoding LUMA audio needs a torchcodec that loads beside your torch (a working CPU pair: torch 2.13.0 with "
     "torchcodec 0.13.0; torchcodec 0.17 does not load beside CPU torch 2.13). Without one, read the WAV bytes: "
-    "dataset.cast_column('audio', datasets.Audio(decode=False)), or stream.decode(False) on a stream."
+    "dataset.cast_column('audio', datasets.Audio(decode=False)), or stream.decode(False) on a stream; or decode it "
+    "without torchcodec: luma.decode_without_torchcodec(dataset_or_stream)."
 )
 
 
@@ -147,11 +148,32 @@ def features_at(sampling_rate: int) -> datasets.Features:
 
 
 FEATURES = features_at(SAMPLING_RATE)
+AUDIO_FIELDS = tuple(f.name for f in FIELDS if isinstance(f.feature, datasets.Audio))
+IMAGE_FIELDS = tuple(f.name for f in FIELDS if isinstance(f.feature, datasets.Image))
 PLANNED_FIELDS = tuple(f.name for f in FIELDS if f.step in PLANNED_STEPS)
 SAMPLE_NOISE_FIELDS = tuple(f.name for f in FIELDS if f.step == SAMPLE_NOISE)
 DIVERSITY_FIELDS = tuple(f.name for f in FIELDS if f.step == DIVERSITY)  # per modality, set where it was sampled
 PROVENANCE_FLAGS = {f.flag: f.name for f in FIELDS if f.flag}  # flag name -> the field that sets it
 ITEM_ID_FIELDS = {m: f"{m}_id" for m in MODALITIES}  # modality -> the field naming its item in the source
+
+
+def decode_media(record: dict) -> dict:
+    """`record` (a row whose images and clips are still bytes) with each image decoded as `datasets` decodes it (a
+    PIL image) and each clip by LUMA's WAV reader, at the rate it was built at, into the dict `datasets` 3 gave:
+    {"path", "array" (float32 mono samples, the values torchcodec gives), "sampling_rate"}. Neither torch nor
+    torchcodec is imported. Values already decoded are left as they are."""
+    for name in IMAGE_FIELDS:
+        if isinstance(record.get(name), dict):
+            record[name] = FEATURES[name].decode_example(record[name])
+    for name in AUDIO_FIELDS:
+        value = record.get(name)
+        if isinstance(value, dict) and "bytes" in value:
+            where = f"record {record.get('id')!r}, field {name!r}"
+            if value["bytes"] is None:
+                raise ValueError(f"{where}: no WAV bytes to decode (path {value.get('path')!r})")
+            samples, rate = read_wav(value["bytes"], where, rate=0)
+            record[name] = {"path": value.get("path"), "array": samples, "sampling_rate": rate}
+    return record
 
 
 def provenance_flags(record: dict) -> dict[str, bool]:

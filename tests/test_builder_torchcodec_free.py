@@ -2,6 +2,7 @@
 importing torchcodec fails (as torchcodec 0.17 does beside CPU torch 2.13: libnvrtc) a build still succeeds, with
 the same bytes, and decoding says what to do."""
 
+import hashlib
 import io
 import json
 import os
@@ -40,8 +41,16 @@ def broken_torchcodec(tmp_path_factory) -> Path:
 
 # Builds, then reads the build back the way a new session does: a builder restored from its cache.
 IN_A_BROKEN_ENVIRONMENT = """
-import json, sys
-from luma import Luma
+import hashlib, itertools, json, sys
+import numpy as np
+from luma import Luma, decode_without_torchcodec
+
+def digests(records):
+    return {
+        r["id"]: [hashlib.sha256(np.asarray(r[m] if m == "image" else r[m]["array"]).tobytes()).hexdigest()
+                  for m in ("image", "audio")] + [r["audio"]["sampling_rate"], str(r["audio"]["array"].dtype)]
+        for r in records
+    }
 
 def decoding_error(read):
     try:
@@ -58,7 +67,12 @@ first = next(iter(stream.decode(False)))
 errors = [decoding_error(lambda: next(iter(stream)))]
 builder.download_and_prepare()  # found in the cache
 errors.append(decoding_error(lambda: builder.as_dataset("train")[0]))
-result = {"cache_dir": builder.cache_dir, "imported": imported, "first": first, "errors": errors}
+train = decode_without_torchcodec(builder.as_dataset("train"))
+decoded = {
+    "stream": digests(itertools.islice(decode_without_torchcodec(stream), 40)),
+    "dataset": digests(train[i] for i in range(0, len(train), 7)),
+}
+result = {"cache_dir": builder.cache_dir, "imported": imported, "first": first, "errors": errors, "decoded": decoded}
 print(json.dumps(result, default=bytes.hex))
 """
 
@@ -98,3 +112,15 @@ def test_streaming_undecoded_and_decoding_without_a_loadable_torchcodec(broken, 
     assert len(broken["errors"]) == 2  # decoding a streamed record, then a row of the prepared build
     for error in broken["errors"]:  # each says which pair works and how to do without
         assert "torch 2.13.0 with torchcodec 0.13.0" in error and "Audio(decode=False)" in error
+
+
+def test_decoding_without_torchcodec_gives_what_torchcodec_gives(broken, reference):
+    # The broken environment decoded a stream and the prepared split with LUMA's WAV reader; here torchcodec works.
+    by_id = {row["id"]: row for row in reference.as_dataset("train")}
+    for way in ("stream", "dataset"):
+        assert len(broken["decoded"][way]) >= 20
+        for record_id, (image, audio, rate, dtype) in broken["decoded"][way].items():
+            expected = by_id[record_id]
+            assert image == hashlib.sha256(np.asarray(expected["image"]).tobytes()).hexdigest()
+            assert audio == hashlib.sha256(expected["audio"]["array"].tobytes()).hexdigest()
+            assert (rate, dtype) == (expected["audio"]["sampling_rate"], str(expected["audio"]["array"].dtype))

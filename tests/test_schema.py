@@ -1,13 +1,16 @@
 """The record schema (luma_builders/schema.py) and what derives from it: FEATURES, to_example, the field tables."""
 
 import dataclasses
+import io
 from pathlib import Path
 
 import datasets
 import numpy as np
 import pytest
+import soundfile
 
 from luma_builders import records
+from luma_builders.errors import SourceError
 from luma_builders.noise.sample_noise import SampleNoise
 from luma_builders.plan.planning import PlannedRecord
 from luma_builders.publish.export import fields_table
@@ -20,6 +23,7 @@ from luma_builders.schema import (
     SAMPLE_NOISE_FIELDS,
     STEPS,
     WavAudio,
+    decode_media,
     provenance_flags,
 )
 
@@ -108,3 +112,29 @@ def test_provenance_flags_are_set_where_their_field_is_neither_null_nor_false():
         "conflict": True,
     }
     assert provenance_flags({"label_switched": True})["label_switched"]
+
+
+def test_decode_media_reads_each_clip_at_its_own_rate_and_images_as_datasets_does():
+    wav = io.BytesIO()
+    samples = np.random.default_rng(1).uniform(-0.5, 0.5, 2205).astype(np.float32)
+    soundfile.write(wav, samples, 22_050, subtype="PCM_16", format="WAV")
+    png = FEATURES["image"].encode_example(IMAGE)
+    record = {"id": "train-7", "image": png, "audio": {"bytes": wav.getvalue(), "path": None}, "text": "a cat"}
+    decoded = decode_media(dict(record))
+    expected, _ = soundfile.read(io.BytesIO(wav.getvalue()), dtype="float32")
+    assert decoded["audio"]["sampling_rate"] == 22_050 and decoded["audio"]["path"] is None
+    assert decoded["audio"]["array"].dtype == np.float32
+    np.testing.assert_array_equal(decoded["audio"]["array"], expected)
+    np.testing.assert_array_equal(np.asarray(decoded["image"]), IMAGE)
+    assert decoded["text"] == "a cat"
+    again = decode_media(dict(decoded))  # what is decoded stays as it is
+    assert again["audio"] is decoded["audio"] and again["image"] is decoded["image"]
+
+
+@pytest.mark.parametrize(
+    ("audio", "message"),
+    [({"bytes": None, "path": "clip.wav"}, "no WAV bytes"), ({"bytes": b"RIFF....", "path": None}, "not a readable")],
+)
+def test_decode_media_names_the_record_and_field_of_undecodable_audio(audio, message):
+    with pytest.raises((ValueError, SourceError), match=rf"record 'test-3', field 'audio'.*{message}"):
+        decode_media({"id": "test-3", "audio": audio})
