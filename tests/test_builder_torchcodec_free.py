@@ -1,6 +1,6 @@
 """Building and streaming undecoded need no torchcodec: `import luma` loads neither torch nor torchcodec, and where
 importing torchcodec fails (as torchcodec 0.17 does beside CPU torch 2.13: libnvrtc) a build still succeeds, with
-the same bytes, and decoding says what to do."""
+the same bytes, decoding through `datasets` says what to do, and `luma.decode_without_torchcodec` decodes anyway."""
 
 import hashlib
 import io
